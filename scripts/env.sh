@@ -1,0 +1,22 @@
+# shellcheck shell=bash
+# Environment shared by the project's scripts. Source it: `. scripts/env.sh`.
+TRADEWATCH_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+export TRADEWATCH_ROOT
+# shellcheck source=scripts/versions.env
+. "$TRADEWATCH_ROOT/scripts/versions.env"
+export QUESTDB_VERSION JAVA_MAJOR DEBIAN_SUITE
+export TRADEWATCH_CACHE="${TRADEWATCH_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/tradewatch}"
+export TRADEWATCH_IMAGE="${TRADEWATCH_IMAGE:-localhost/tradewatch-debian:$DEBIAN_SUITE}"
+export TRADEWATCH_QUESTDB_ARCHIVE="${TRADEWATCH_QUESTDB_ARCHIVE:-$TRADEWATCH_CACHE/artifacts/questdb-$QUESTDB_VERSION-rt-linux-x86-64.tar.gz}"
+export CONTAINERS_CONF="${CONTAINERS_CONF:-$TRADEWATCH_ROOT/scripts/podman/containers.conf}"
+export ANSIBLE_CONFIG="$TRADEWATCH_ROOT/ansible.cfg"
+export ANSIBLE_COLLECTIONS_PATH="$TRADEWATCH_ROOT/collections:$TRADEWATCH_ROOT/.ansible/collections"
+export ANSIBLE_ROLES_PATH="$TRADEWATCH_ROOT/roles"
+export ANSIBLE_LOCAL_TEMP="${ANSIBLE_LOCAL_TEMP:-$TRADEWATCH_ROOT/.ansible/tmp}"
+# The interpreter that creates the venv (found before the venv goes on PATH).
+export TRADEWATCH_PYTHON="${TRADEWATCH_PYTHON:-$(PATH="${PATH//$TRADEWATCH_ROOT\/.venv\/bin:/}" command -v python3)}"
+export VIRTUAL_ENV="$TRADEWATCH_ROOT/.venv"
+case ":$PATH:" in *":$VIRTUAL_ENV/bin:"*) ;; *) export PATH="$VIRTUAL_ENV/bin:$PATH" ;; esac
+
+log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }

@@ -1,0 +1,27 @@
+"""Static quality gates: ansible-lint (production profile) and ruff over the whole repository."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from tests.support.paths import REPO
+
+
+def run(cmd: list[str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600, check=False)
+
+
+def test_ansible_lint_production_profile_is_clean() -> None:
+    result = run([sys.executable, "-m", "ansiblelint", "--profile", "production", "--offline", "-q"])
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_ruff_check_is_clean() -> None:
+    result = run([sys.executable, "-m", "ruff", "check", "."])
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_ruff_format_is_clean() -> None:
+    result = run([sys.executable, "-m", "ruff", "format", "--check", "."])
+    assert result.returncode == 0, result.stdout + result.stderr
