@@ -1,10 +1,16 @@
-"""The monitoring schema (roles/questdb/vars/main.yml) created on a test server."""
+"""The monitoring schema (roles/questdb/vars/main.yml) created on a test server.
+
+The SQL comes from the questdb_table module's own builder, so tests get exactly the tables a
+deploy creates.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 import yaml
+from ansible_collections.tradewatch.stack.plugins.module_utils.questdb_plan import create_table_sql
+from ansible_collections.tradewatch.stack.plugins.module_utils.questdb_schema import build_spec
 
 from tests.support.paths import REPO
 from tests.support.questdb_server import QuestDBServer
@@ -15,16 +21,10 @@ def schema() -> list[dict[str, Any]]:
     return list(role_vars["_questdb_schema"])
 
 
-def create_table_sql(table: dict[str, Any]) -> str:
-    columns = ", ".join(f"{c['name']} {c['type']}" for c in table["columns"])
-    keys = ", ".join(table["dedup_upsert_keys"])
-    return (
-        f"CREATE TABLE IF NOT EXISTS {table['name']} ({columns}) TIMESTAMP({table['timestamp']}) "
-        f"PARTITION BY {table['partition_by']} WAL DEDUP UPSERT KEYS({keys})"
-    )
-
-
-def create_schema(server: QuestDBServer) -> None:
-    """Create the four monitoring tables (idempotent)."""
+def create_schema(server: QuestDBServer, ttl: dict[str, str] | None = None) -> None:
+    """Create the monitoring tables that do not exist yet (optionally with TTLs per table)."""
+    existing = {row[0] for row in server.rows("SELECT table_name FROM tables()")}
     for table in schema():
-        server.exec(create_table_sql(table))
+        if table["name"] not in existing:
+            spec = build_spec({**table, "ttl": (ttl or {}).get(table["name"])})
+            server.exec(create_table_sql(spec))
