@@ -1,0 +1,1 @@
+"""The service: poll loop, wiring, attach(), systemd notify, structured logs."""

@@ -1,0 +1,133 @@
+"""The rows the collector writes match the deployed schema (roles/questdb/vars/main.yml) exactly."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from collector.models import DaemonMetrics, ExchangeStatus, MetricModel, PipelineMetrics, TradingMetrics
+from collector.schema import MODEL_FOR_TABLE, TABLES, datetime_ns, to_row
+from collector.sink.rows import Row, RowEncodingError, decode_row, encode_row
+from tests.support.schema import schema
+
+PYTHON_TYPES = {"LONG": int, "DOUBLE": float, "BOOLEAN": bool, "VARCHAR": str}
+
+
+def test_table_specs_match_the_role() -> None:
+    deployed = {table["name"]: table for table in schema()}
+    assert set(deployed) == set(TABLES)
+    for name, spec in TABLES.items():
+        role = deployed[name]
+        assert [(c["name"], c["type"]) for c in role["columns"]] == list(spec.columns), name
+        assert tuple(role["dedup_upsert_keys"]) == spec.dedup_upsert_keys, name
+        assert role["timestamp"] == spec.timestamp == "timestamp"
+
+
+@pytest.mark.parametrize("table", sorted(TABLES))
+def test_models_cover_exactly_the_columns(table: str) -> None:
+    model = MODEL_FOR_TABLE[table]
+    assert table == model.TABLE
+    assert set(model.model_fields) == {name for name, _ in TABLES[table].columns}
+
+
+def full_samples() -> list[MetricModel]:
+    now = datetime(2025, 6, 1, 12, 0, 0, 123456, tzinfo=UTC)
+    return [
+        DaemonMetrics(
+            timestamp=now,
+            host="h",
+            env="dev",
+            running=True,
+            fetch_count=1,
+            error_count=2,
+            liquidation_count=3,
+            uptime_seconds=4,
+            last_error="e",
+            memory_rss_bytes=5,
+            cpu_percent=6,
+            restart_count=7,
+        ),
+        ExchangeStatus(
+            timestamp=now,
+            host="h",
+            env="dev",
+            exchange="okx",
+            connected=False,
+            latency_ms=1,
+            reconnect_count=2,
+            last_message_at=now - timedelta(seconds=2),
+            disconnected_at=now - timedelta(seconds=1),
+        ),
+        PipelineMetrics(
+            timestamp=now,
+            host="h",
+            env="dev",
+            exchange="okx",
+            symbol="BTC/USDT:USDT",
+            data_type="oi",
+            records_count=1,
+            bytes_written=2,
+            latency_ms=3,
+            gap_detected=True,
+            gap_duration_seconds=4,
+        ),
+        TradingMetrics(
+            timestamp=now,
+            host="h",
+            env="dev",
+            strategy="s",
+            symbol="X",
+            venue="okx",
+            pnl=1,
+            unrealized_pnl=2,
+            position_size=3,
+            orders_placed=4,
+            orders_filled=2,
+            exposure=5,
+            drawdown=6,
+        ),
+    ]
+
+
+@pytest.mark.parametrize("sample", full_samples(), ids=lambda s: s.TABLE)
+def test_rows_are_typed_as_the_schema(sample: MetricModel) -> None:
+    row = to_row(sample)
+    spec = TABLES[row.table]
+    kinds = spec.column_types()
+    assert row.timestamp_ns == datetime_ns(sample.timestamp)
+    assert row.timestamp_ns % 1_000_000_000 == 123_456_000
+    assert {name for name in row.symbols} == {n for n, k in kinds.items() if k == "SYMBOL"}
+    assert {name for name in row.timestamps} == {n for n, k in kinds.items() if k == "TIMESTAMP"} - {
+        "timestamp"
+    }
+    expected_columns = {n for n, k in kinds.items() if k in PYTHON_TYPES}
+    assert set(row.columns) == expected_columns
+    for name, value in row.columns.items():
+        assert type(value) is PYTHON_TYPES[kinds[name]], (name, value)
+    assert decode_row(encode_row(row)) == row
+
+
+def test_none_columns_are_left_out() -> None:
+    sample = DaemonMetrics(timestamp=datetime(2025, 1, 1, tzinfo=UTC), host="h", env="dev", running=False)
+    row = to_row(sample)
+    assert row.columns == {"running": False}
+    assert row.symbols == {"host": "h", "env": "dev"}
+
+
+def test_encoding_round_trips_floats_ints_and_text() -> None:
+    row = Row("daemon_metrics", 1, {"host": "ä ß,=\n"}, {"a": 1, "b": 1.0, "c": "x\ny", "d": True}, {"t": 5})
+    back = decode_row(encode_row(row))
+    assert back == row
+    assert type(back.columns["a"]) is int
+    assert type(back.columns["b"]) is float
+    assert encode_row(row).count(b"\n") == 1
+
+
+@pytest.mark.parametrize(
+    "columns",
+    [{"x": float("nan")}, {"x": float("inf")}, {"x": object()}, {"x": "bad \udcff"}, {"x": b"bytes"}],
+)
+def test_unencodable_rows_are_refused(columns: dict[str, object]) -> None:
+    with pytest.raises(RowEncodingError, match="cannot encode row for table 't'"):
+        encode_row(Row("t", 1, {}, columns, {}))  # type: ignore[arg-type]
