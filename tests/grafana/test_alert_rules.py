@@ -1,0 +1,134 @@
+"""Every provisioned alert rule, evaluated the way Grafana evaluates it (backend macros, the query on the
+real QuestDB, then the rule's reduce and threshold expressions and its pending period): each fires in
+its fault scenario and stays quiet in the healthy one."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.grafana import macros, sse
+from tests.grafana.conftest import Monitoring
+from tests.grafana.datagen import M, S
+from tests.grafana.grafana_models import duration_seconds
+from tests.grafana.render import Rendered
+from tests.grafana.scenarios import SCENARIOS, at
+
+RULE_IDS = (
+    "daemon-down", "error-rate", "exchange-disconnected", "exchange-latency", "pipeline-latency",
+    "exchange-stream-stale", "stale-data", "pipeline-gap", "questdb-wal-lag", "questdb-table-suspended",
+    "collector-backlog", "collector-data-loss",
+)  # fmt: skip
+WAL_RULES = ("questdb-wal-lag", "questdb-table-suspended")
+
+
+@pytest.fixture(scope="module")
+def prod_rules(rendered: dict[str, Rendered]) -> dict[str, tuple[dict[str, Any], dict[str, Any]]]:
+    """Rule id -> (group, rule) of the rendered prod alerting file."""
+    doc = rendered["prod"].provisioning("alerting")
+    return {r["uid"].removeprefix("tw-prod-"): (g, r) for g in doc["groups"] for r in g["rules"]}
+
+
+def evaluate_once(monitoring: Monitoring, rule: dict[str, Any], now_ns: int) -> sse.Evaluation:
+    query = rule["data"][0]
+    span = query["relativeTimeRange"]
+    to_ms = (now_ns - span["to"] * S) // 1_000_000
+    from_ms = (now_ns - span["from"] * S) // 1_000_000
+    sql = macros.alert_sql(query["model"]["rawSql"], from_ms, to_ms, int(query["model"]["intervalMs"]))
+    columns, rows, _ = monitoring.query(sql)
+    return sse.run_expressions(rule, {query["refId"]: sse.number_set(columns, rows)})
+
+
+def firing_at(monitoring: Monitoring, group: dict[str, Any], rule: dict[str, Any], now_ns: int) -> set[Any]:
+    """Instances firing at `now_ns`: Alerting at every evaluation of the group over the rule's `for`."""
+    interval = int(duration_seconds(group["interval"]) * S)
+    pending = int(duration_seconds(rule.get("for", "0s")) * S)
+    ticks = [now_ns - k * interval for k in range(pending // interval, -1, -1)]
+    return sse.firing([evaluate_once(monitoring, rule, tick) for tick in ticks], rule["noDataState"])
+
+
+def test_every_rule_is_covered(prod_rules: dict[str, Any]) -> None:
+    assert set(prod_rules) == set(RULE_IDS)
+    scripted = {s.rule for s in SCENARIOS if s.rule}
+    assert scripted == set(RULE_IDS) - set(WAL_RULES)  # the WAL rules have their own test below
+    for rule_id in scripted:
+        assert {s.fires for s in SCENARIOS if s.rule == rule_id} == {True, False}, rule_id
+
+
+@pytest.mark.parametrize("rule_id", RULE_IDS)
+def test_alert_query_runs_on_the_live_history(
+    monitoring: Monitoring, prod_rules: dict[str, Any], rule_id: str
+) -> None:
+    """On the 30-day history, at its end: a number table with rows, one row per label set."""
+    _, rule = prod_rules[rule_id]
+    evaluation = evaluate_once(monitoring, rule, monitoring.now)
+    assert not evaluation.no_data, rule_id
+    assert evaluation.states, rule_id
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.name for s in SCENARIOS])
+def test_rule_fires_in_its_fault_scenario_and_not_when_healthy(
+    monitoring: Monitoring, prod_rules: dict[str, Any], scenario: Any
+) -> None:
+    now_ns = at(SCENARIOS.index(scenario))
+    checked = [scenario.rule] if scenario.rule else [r for r in RULE_IDS if r not in WAL_RULES]
+    for rule_id in checked:
+        group, rule = prod_rules[rule_id]
+        fired = firing_at(monitoring, group, rule, now_ns)
+        if scenario.fires:
+            assert fired, f"{rule_id} did not fire in {scenario.name}"
+            if scenario.span == 30 * M:  # and it is the fault that fires it: quiet before the fault began
+                assert not firing_at(monitoring, group, rule, now_ns - 12 * M), scenario.name
+        else:
+            assert not fired, f"{rule_id} fired in {scenario.name}: {fired}"
+            assert not evaluate_once(monitoring, rule, now_ns).no_data, f"{rule_id} has no data"
+
+
+def test_error_rate_names_the_faulty_host_only(monitoring: Monitoring, prod_rules: dict[str, Any]) -> None:
+    group, rule = prod_rules["error-rate"]
+    index = next(i for i, s in enumerate(SCENARIOS) if s.name == "error-rate/30-per-min")
+    assert firing_at(monitoring, group, rule, at(index)) == {(("host", "daemon-1"),)}
+
+
+@pytest.fixture
+def suspended_probe(monitoring: Monitoring) -> Iterator[str]:
+    """A WAL table suspended for real (dev mode) with 15 transactions waiting."""
+    table = "tw_wal_probe"
+    server = monitoring.server
+    server.exec(
+        f"CREATE TABLE {table} (timestamp TIMESTAMP, v LONG) TIMESTAMP(timestamp) PARTITION BY DAY WAL"
+    )
+    server.exec(f"INSERT INTO {table} VALUES (now(), 0)")
+    server.wait_wal(table)
+    server.exec(f"ALTER TABLE {table} SUSPEND WAL")
+    try:
+        yield table
+    finally:
+        server.exec(f"ALTER TABLE {table} RESUME WAL")
+        server.wait_wal(table)
+        server.exec(f"DROP TABLE {table}")
+
+
+def test_questdb_wal_rules(monitoring: Monitoring, prod_rules: dict[str, Any], suspended_probe: str) -> None:
+    lag_group, lag_rule = prod_rules["questdb-wal-lag"]
+    suspended_group, suspended_rule = prod_rules["questdb-table-suspended"]
+    now_ns = time.time_ns()
+    probe = (("table_name", suspended_probe),)
+    # suspended, 5 transactions waiting: below the lag threshold (10)
+    for i in range(5):
+        monitoring.server.exec(f"INSERT INTO {suspended_probe} VALUES (now(), {i + 1})")
+    assert firing_at(monitoring, suspended_group, suspended_rule, now_ns) == {probe}
+    assert firing_at(monitoring, lag_group, lag_rule, now_ns) == set()
+    # 15 waiting: the lag rule fires for that table only
+    for i in range(10):
+        monitoring.server.exec(f"INSERT INTO {suspended_probe} VALUES (now(), {i + 6})")
+    assert firing_at(monitoring, lag_group, lag_rule, now_ns) == {probe}
+
+
+def test_questdb_wal_rules_quiet_when_applied(monitoring: Monitoring, prod_rules: dict[str, Any]) -> None:
+    for rule_id in WAL_RULES:
+        group, rule = prod_rules[rule_id]
+        assert firing_at(monitoring, group, rule, time.time_ns()) == set(), rule_id
