@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import atexit
 import base64
+import functools
 import hashlib
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.parse
@@ -23,7 +26,7 @@ from tests.support.paths import REPO
 from tests.support.questdb_server import QuestDBServer
 from tests.support.schema import schema
 
-PROGRAM = REPO / "roles" / "backup" / "files" / "tradewatch_backup.py"
+BACKUP_FILES = REPO / "roles" / "backup" / "files"
 TABLES = [t["name"] for t in schema()]
 DAY_NS = 86_400 * 10**9
 # 2026-01-01T00:00:00Z; test data spans DAYS days from here (one partition per day).
@@ -38,11 +41,30 @@ def target_python() -> str:
     return "/usr/bin/python3" if Path("/usr/bin/python3").exists() else sys.executable
 
 
+@functools.cache
+def program() -> Path:
+    """The program as the role installs it: the zipapp that files/build_zipapp.py makes of the
+    tradewatch_backup package (built once per test session, removed at exit)."""
+    folder = Path(tempfile.mkdtemp(prefix="tradewatch-backup-"))
+    atexit.register(shutil.rmtree, folder, True)
+    path = folder / "tradewatch-backup"
+    subprocess.run(
+        [
+            sys.executable,
+            str(BACKUP_FILES / "build_zipapp.py"),
+            str(BACKUP_FILES / "tradewatch_backup"),
+            str(path),
+        ],
+        check=True,
+    )
+    return path
+
+
 def run_program(
     *args: str, config: Path, preexec_fn: Callable[[], None] | None = None, timeout: float = 300
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [target_python(), str(PROGRAM), "--config", str(config), *args],
+        [target_python(), str(program()), "--config", str(config), *args],
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -54,7 +76,7 @@ def run_program(
 def start_program(*args: str, config: Path) -> subprocess.Popen[str]:
     """The program in the background, stdout and stderr piped (for signal tests)."""
     return subprocess.Popen(
-        [target_python(), str(PROGRAM), "--config", str(config), *args],
+        [target_python(), str(program()), "--config", str(config), *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

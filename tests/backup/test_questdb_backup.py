@@ -1,4 +1,4 @@
-"""QuestDB backup and restore with the real program (roles/backup/files/tradewatch_backup.py) against
+"""QuestDB backup and restore with the real program (roles/backup/files/tradewatch_backup/) against
 real QuestDB 9.3.4 servers: CHECKPOINT CREATE, a copy of the server root, CHECKPOINT RELEASE; restore
 by unpacking into a root, the `_restore` trigger and a start.
 

@@ -1,0 +1,86 @@
+"""The backups of one folder: naming, listing, choosing one, pruning old and unfinished ones."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import time
+from pathlib import Path
+
+from .clock import stamp
+from .console import human
+from .errors import BackupError
+from .manifest import MANIFEST, load_manifest
+
+NAME_RE = re.compile(r"^(questdb|grafana)-\d{8}T\d{6}Z$")
+
+
+def new_backup_name(component: str, backup_dir: Path) -> str:
+    while True:
+        name = f"{component}-{stamp()}"
+        if not (backup_dir / name).exists():
+            return name
+        time.sleep(0.2)
+
+
+def partial_folder(backup_dir: Path, name: str) -> Path:
+    """Where a backup is written before it is renamed to `name` (complete)."""
+    return backup_dir / f".{name}.partial"
+
+
+def list_backups(backup_dir: Path, component: str) -> list[Path]:
+    """Complete backups (name matches, manifest present), oldest first."""
+    if not backup_dir.is_dir():
+        return []
+    found = [
+        p
+        for p in backup_dir.iterdir()
+        if p.is_dir()
+        and NAME_RE.match(p.name)
+        and p.name.startswith(component + "-")
+        and (p / MANIFEST).is_file()
+    ]
+    return sorted(found, key=lambda p: p.name)
+
+
+def resolve_backup(backup_dir: Path, component: str, name: str) -> Path:
+    """The backup named `name`, or the newest for '' and 'latest'."""
+    backups = list_backups(backup_dir, component)
+    if not backups:
+        raise BackupError(f"no {component} backup in {backup_dir}")
+    if name in ("", "latest"):
+        return backups[-1]
+    for path in backups:
+        if path.name == name:
+            return path
+    raise BackupError(
+        f"no backup named {name!r} in {backup_dir}; available: {', '.join(p.name for p in backups)}"
+    )
+
+
+def clear_partials(backup_dir: Path, component: str) -> None:
+    """Delete what interrupted runs left (called under the lock: no other run is writing)."""
+    for stale in backup_dir.glob(f".{component}-*.partial"):
+        shutil.rmtree(stale, ignore_errors=True)
+
+
+def prune(backup_dir: Path, component: str, keep: int) -> list[str]:
+    """Delete all but the newest `keep` backups."""
+    clear_partials(backup_dir, component)
+    removed = []
+    backups = list_backups(backup_dir, component)
+    for old in backups[: max(0, len(backups) - keep)]:
+        shutil.rmtree(old)
+        removed.append(old.name)
+    return removed
+
+
+def print_backups(component: str, backup_dir: Path) -> int:
+    """The `list` command: one line per backup, oldest first."""
+    for path in list_backups(backup_dir, component):
+        manifest = load_manifest(path)
+        print(
+            f"{path.name}\t{human(manifest['archive']['bytes'])}\t{manifest['duration_seconds']}s\t"
+            f"{len(manifest.get('tables', {}))} tables"
+        )
+    return 0
