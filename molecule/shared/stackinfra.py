@@ -1,0 +1,301 @@
+"""Testinfra helpers shared by the stack scenarios (molecule/default, molecule/two-hosts).
+
+A scenario's tests/conftest.py puts this folder on sys.path and imports from here. Everything that
+runs inside an instance is a stdlib-only script of this folder (probe.py, stackprobe.py) executed
+with `python3 -c` through testinfra's podman backend.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import yaml
+
+SHARED = Path(__file__).resolve().parent
+REPO = SHARED.parents[1]
+PROBE_SOURCE = (SHARED / "probe.py").read_text()
+STACKPROBE_SOURCE = (SHARED / "stackprobe.py").read_text()
+SCHEMA = yaml.safe_load((REPO / "roles" / "questdb" / "vars" / "main.yml").read_text())["_questdb_schema"]
+TABLES = [table["name"] for table in SCHEMA]
+SECRET_KEYS = (
+    "questdb_http_password",
+    "questdb_pg_password",
+    "questdb_pg_readonly_password",
+    "collector_questdb_password",
+)
+PREFIX_COLLECTOR = "tradewatch_collector"  # of the collector's /metrics (collector/sink/selfmetrics.py)
+# Thresholds of `systemd-analyze security` (lower is better) per unit.
+EXPOSURE_LIMITS = {"questdb": 5.0, "tradewatch-collector": 3.0}
+
+
+# ---- Settings -----------------------------------------------------------------------------------
+def plain(values: dict[str, Any] | None) -> dict[str, Any]:
+    """Variables without Jinja (templated ones are resolved by Ansible, not needed here)."""
+    return {k: v for k, v in (values or {}).items() if not (isinstance(v, str) and "{{" in v)}
+
+
+def load_settings(scenario: Path, host: str | None = None) -> dict[str, Any]:
+    """Role defaults (questdb, collector), overridden by the scenario's group_vars/all.yml and
+    host_vars/<host>.yml: the plain values the stack was converged with."""
+    merged: dict[str, Any] = {}
+    for role in ("questdb", "collector"):
+        merged |= plain(yaml.safe_load((REPO / "roles" / role / "defaults" / "main.yml").read_text()))
+    paths = [scenario / "group_vars" / "all.yml"]
+    if host is not None:
+        paths.append(scenario / "host_vars" / f"{host}.yml")
+    for path in paths:
+        if path.is_file():
+            merged |= plain(yaml.safe_load(path.read_text()))
+    return merged
+
+
+def connect_host(address: str) -> str:
+    """The address a client on the same host uses for a listener bound to `address`."""
+    return "127.0.0.1" if address == "0.0.0.0" else address
+
+
+# ---- Running the instance-side scripts ----------------------------------------------------------
+def run_json(host: Any, source: str, request: dict[str, Any]) -> dict[str, Any]:
+    result = host.run(f"python3 -c {shlex.quote(source)} {shlex.quote(json.dumps(request))}")
+    assert result.rc == 0, f"probe {request.get('kind') or request.get('action')} failed: {result.stderr}"
+    return dict(json.loads(result.stdout))
+
+
+class QuestDBProbe:
+    """Talks to QuestDB from inside `host` (the QuestDB host itself, or a client host) via probe.py.
+
+    `address` is where QuestDB's listeners are reached from `host` (default: the configured bind
+    address, loopback for a wildcard)."""
+
+    def __init__(self, host: Any, settings: dict[str, Any], address: str | None = None) -> None:
+        self.host = host
+        self.settings = settings
+        http = address or connect_host(settings["questdb_http_bind_address"])
+        minimal = address or connect_host(settings["questdb_http_min_bind_address"])
+        self.pg_host = address or connect_host(settings["questdb_pg_bind_address"])
+        self.http_base = f"http://{http}:{settings['questdb_http_port']}"
+        self.min_base = f"http://{minimal}:{settings['questdb_http_min_port']}"
+
+    def http(self, url: str, *, user: str | None = None, password: str | None = None, **kwargs: Any) -> dict:
+        request = {"kind": "http", "url": url, "user": user, "password": password}
+        request |= {"method": kwargs.get("method", "GET"), "data": kwargs.get("data")}
+        return run_json(self.host, PROBE_SOURCE, request)
+
+    def admin_http(self, url: str, **kwargs: Any) -> dict[str, Any]:
+        user, password = self.settings["questdb_http_user"], self.settings["questdb_http_password"]
+        return self.http(url, user=user, password=password, **kwargs)
+
+    def sql(self, query: str) -> dict[str, Any]:
+        answer = self.admin_http(f"{self.http_base}/exec?{urlencode({'query': query})}")
+        assert answer["status"] == 200, f"{query!r} -> {answer}"
+        return dict(json.loads(answer["body"]))
+
+    def rows(self, query: str) -> list[list[Any]]:
+        return list(self.sql(query).get("dataset", []))
+
+    def pg(self, user: str, password: str, query: str | None = None) -> dict[str, Any]:
+        request = {"kind": "pg", "host": self.pg_host, "port": self.settings["questdb_pg_port"]}
+        request |= {"user": user, "password": password, "query": query}
+        return run_json(self.host, PROBE_SOURCE, request)
+
+    def poll_rows(self, query: str, timeout: float = 30.0) -> list[list[Any]]:
+        """Rows of `query` once there are any (WAL tables apply writes asynchronously)."""
+        return list(wait_until(lambda: self.rows(query), timeout) or [])
+
+    def stack(self, action: str, **args: Any) -> dict[str, Any]:
+        """stackprobe.py on this host (must be the QuestDB host: it reads server.conf)."""
+        request = {"action": action, "url": self.http_base, "tables": TABLES}
+        request |= {"conf": f"{self.settings['questdb_data_dir']}/conf/server.conf", **args}
+        return run_json(self.host, STACKPROBE_SOURCE, request)
+
+
+def now_us(host: Any) -> int:
+    """The instance's clock (shared with every podman instance on the machine) in µs."""
+    return int(host.check_output("date +%s%6N"))
+
+
+def start_time_us(host: Any, unit: str) -> int:
+    """When systemd started the unit's current main process (µs since the epoch)."""
+    cmd = f"systemctl show {shlex.quote(unit)} --property=ExecMainStartTimestamp --timestamp=us+utc --value"
+    stamp = host.check_output(cmd)  # "Sat 2026-11-28 16:04:37.605239 UTC"
+    moment = datetime.strptime(stamp.split(" ", 1)[1], "%Y-%m-%d %H:%M:%S.%f %Z").replace(tzinfo=UTC)
+    return int(moment.timestamp() * 1_000_000)
+
+
+def restart_and_wait_for_rows(
+    collector_host: Any, questdb: QuestDBProbe, unit: str, timeout: float = 10.0
+) -> dict[str, Any]:
+    """Restart the collector, then poll QuestDB (on its own host) until every table has a row
+    timestamped after the new process started; seconds are counted from that start."""
+    issued = now_us(collector_host)
+    collector_host.check_output(f"systemctl restart {shlex.quote(unit)}")
+    started = start_time_us(collector_host, unit)
+    answer = questdb.stack("wait_rows", since_us=started, timeout=timeout + 5)
+    answer["stop_and_start_s"] = round((started - issued) / 1e6, 2)
+    return answer
+
+
+# ---- Prometheus text ----------------------------------------------------------------------------
+SAMPLE = re.compile(r"^(?P<name>[A-Za-z_:][\w:]*)(?:\{(?P<labels>[^}]*)\})?\s+(?P<value>\S+)")
+LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
+
+
+@dataclass(frozen=True)
+class Sample:
+    name: str
+    labels: dict[str, str]
+    value: float
+
+
+def parse_prometheus(text: str) -> list[Sample]:
+    samples = []
+    for line in text.splitlines():
+        if line and not line.startswith("#") and (match := SAMPLE.match(line)):
+            labels = dict(LABEL.findall(match["labels"] or ""))
+            samples.append(Sample(match["name"], labels, float(match["value"])))
+    return samples
+
+
+def metric_sum(samples: Iterable[Sample], name: str, **labels: str) -> float:
+    return sum(
+        s.value for s in samples if s.name == name and all(s.labels.get(k) == v for k, v in labels.items())
+    )
+
+
+def collector_metrics(host: Any, settings: dict[str, Any]) -> list[Sample]:
+    address = connect_host(settings["collector_metrics_address"])
+    url = f"http://{address}:{settings['collector_metrics_port']}/metrics"
+    answer = run_json(host, PROBE_SOURCE, {"kind": "http", "url": url})
+    assert answer["status"] == 200, answer
+    return parse_prometheus(answer["body"])
+
+
+# ---- Sockets ------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Listener:
+    proto: str
+    address: str
+    port: int
+    user: str  # owner of the socket (`ss -e`; root in an instance may not read other users' fds)
+
+
+SOCKET_UID = re.compile(r"\buid:(?P<uid>\d+)")
+
+
+def listeners(host: Any) -> list[Listener]:
+    """Every listening TCP socket and bound UDP socket in the instance, with its owner."""
+    names = {}
+    for line in host.check_output("getent passwd").splitlines():
+        fields = line.split(":")
+        names[fields[2]] = fields[0]
+    found = []
+    for proto, flag in (("tcp", "t"), ("udp", "u")):
+        for line in host.check_output(f"ss -H -{flag}lne").splitlines():
+            address, _, port = line.split()[3].rpartition(":")
+            uid = match["uid"] if (match := SOCKET_UID.search(line)) else "0"
+            found.append(Listener(proto, address.strip("[]").split("%")[0], int(port), names.get(uid, uid)))
+    return found
+
+
+def main_pid(host: Any, unit: str) -> int:
+    return int(host.check_output(f"systemctl show --property=MainPID --value {shlex.quote(unit)}"))
+
+
+def pids_of_unit(host: Any, unit: str) -> set[int]:
+    """The main process and every other process of the unit's cgroup (v1 or v2 layout)."""
+    out = host.run(f"systemctl show --property=ControlGroup --value {shlex.quote(unit)}").stdout.strip()
+    pids = host.run(
+        f"cat /sys/fs/cgroup/systemd{out}/cgroup.procs /sys/fs/cgroup{out}/cgroup.procs 2>/dev/null"
+    )
+    return {int(p) for p in pids.stdout.split()} | {main_pid(host, unit)}
+
+
+def process_owners(host: Any, unit: str) -> set[str]:
+    """The users the unit's processes run as."""
+    return {host.check_output(f"ps -o user= -p {pid}").strip() for pid in pids_of_unit(host, unit)}
+
+
+# ---- Files and secrets --------------------------------------------------------------------------
+def secrets_of(settings: dict[str, Any]) -> list[str]:
+    """The plain (non-empty, untemplated) secret values the stack was converged with."""
+    return [str(settings[k]) for k in SECRET_KEYS if settings.get(k)]
+
+
+def world_readable_files_containing(host: Any, secrets: Iterable[str], roots: Iterable[str]) -> list[str]:
+    """Regular files readable by others under `roots` (one file system each) holding any secret."""
+    secrets = [s for s in secrets if s]
+    assert secrets, "no secret to look for"
+    patterns = " ".join(f"-e {shlex.quote(s)}" for s in secrets)
+    cmd = (
+        f"find {' '.join(shlex.quote(r) for r in roots)} -xdev -type f -perm -o+r -print0 2>/dev/null"
+        f" | xargs -0 -r grep -l -F {patterns} 2>/dev/null || true"
+    )
+    return [line for line in host.check_output(cmd).splitlines() if line]
+
+
+# ---- systemd-analyze security -------------------------------------------------------------------
+EXPOSURE = re.compile(r"Overall exposure level for (?P<unit>\S+): (?P<score>\d+(?:\.\d+)?) (?P<verdict>\S+)")
+
+
+@dataclass(frozen=True)
+class Exposure:
+    unit: str
+    score: float
+    verdict: str
+    # (setting, description, exposure) of every check that adds to the score, worst first.
+    findings: list[tuple[str, str, float]]
+
+    def summary(self) -> str:
+        worst = ", ".join(f"{name} {value:.1f}" for name, _, value in self.findings[:12])
+        return f"{self.unit}: {self.score:.1f} {self.verdict} (largest contributions: {worst or 'none'})"
+
+
+def security_exposure(host: Any, unit: str) -> Exposure:
+    result = host.run(f"systemd-analyze security --no-pager {shlex.quote(unit)}")
+    assert result.rc == 0, result.stderr
+    match = EXPOSURE.search(result.stdout)
+    assert match, result.stdout
+    findings = []
+    for line in result.stdout.splitlines():
+        # "✗ PrivateNetwork=   Service has access to the host's network   0.5"
+        fields = line.split()
+        if fields and fields[0] == "✗" and re.fullmatch(r"\d+\.\d+", fields[-1]):
+            findings.append((fields[1].rstrip("="), " ".join(fields[2:-1]), float(fields[-1])))
+    findings.sort(key=lambda item: -item[2])
+    return Exposure(match["unit"], float(match["score"]), match["verdict"], findings)
+
+
+# ---- Reporting ----------------------------------------------------------------------------------
+class Report:
+    """Lines a conftest prints in pytest's terminal summary (exposure scores, measured delays)."""
+
+    lines: list[str] = []  # noqa: RUF012 - one report per pytest session, filled by the tests
+
+    @classmethod
+    def add(cls, line: str) -> None:
+        cls.lines.append(line)
+
+    @classmethod
+    def write(cls, terminalreporter: Any) -> None:
+        if cls.lines:
+            terminalreporter.section("tradewatch stack report")
+            for line in cls.lines:
+                terminalreporter.write_line(line)
+
+
+def wait_until(predicate: Any, timeout: float, interval: float = 0.5) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(interval)
