@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
-import shlex
-import time
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +11,9 @@ import yaml
 
 SCENARIO = Path(__file__).resolve().parents[1]
 ROLE = SCENARIO.parents[1] / "roles" / "questdb"
-PROBE_SOURCE = (Path(__file__).with_name("probe.py")).read_text()
+sys.path.insert(0, str(SCENARIO.parent / "shared"))
+
+from stackinfra import QuestDBProbe  # noqa: E402 - molecule/shared: probe.py and the probe class
 
 
 def _plain(values: dict[str, Any]) -> dict[str, Any]:
@@ -32,79 +32,6 @@ def settings() -> dict[str, Any]:
 @pytest.fixture(scope="session")
 def role_vars() -> dict[str, Any]:
     return dict(yaml.safe_load((ROLE / "vars" / "main.yml").read_text()))
-
-
-class QuestDBProbe:
-    """Talks to QuestDB from inside the instance, through probe.py."""
-
-    def __init__(self, host: Any, settings: dict[str, Any]) -> None:
-        self.host = host
-        self.settings = settings
-        self.http_base = f"http://127.0.0.1:{settings['questdb_http_port']}"
-        self.min_base = f"http://127.0.0.1:{settings['questdb_http_min_port']}"
-
-    def _run(self, request: dict[str, Any]) -> dict[str, Any]:
-        cmd = f"python3 -c {shlex.quote(PROBE_SOURCE)} {shlex.quote(json.dumps(request))}"
-        result = self.host.run(cmd)
-        assert result.rc == 0, f"probe failed: {result.stderr}"
-        return dict(json.loads(result.stdout))
-
-    def http(
-        self,
-        url: str,
-        *,
-        user: str | None = None,
-        password: str | None = None,
-        method: str = "GET",
-        data: str | None = None,
-    ) -> dict[str, Any]:
-        request = {
-            "kind": "http",
-            "url": url,
-            "method": method,
-            "data": data,
-            "user": user,
-            "password": password,
-        }
-        return self._run(request)
-
-    def admin_http(self, url: str, **kwargs: Any) -> dict[str, Any]:
-        return self.http(
-            url,
-            user=self.settings["questdb_http_user"],
-            password=self.settings["questdb_http_password"],
-            **kwargs,
-        )
-
-    def sql(self, query: str) -> dict[str, Any]:
-        """Run SQL over /exec with the admin credentials; return QuestDB's JSON answer."""
-        from urllib.parse import urlencode
-
-        answer = self.admin_http(f"{self.http_base}/exec?{urlencode({'query': query})}")
-        assert answer["status"] == 200, f"{query!r} -> {answer}"
-        return dict(json.loads(answer["body"]))
-
-    def rows(self, query: str) -> list[list[Any]]:
-        return list(self.sql(query).get("dataset", []))
-
-    def pg(self, user: str, password: str, query: str | None = None) -> dict[str, Any]:
-        request = {
-            "kind": "pg",
-            "port": self.settings["questdb_pg_port"],
-            "user": user,
-            "password": password,
-            "query": query,
-        }
-        return self._run(request)
-
-    def poll_rows(self, query: str, timeout: float = 30.0) -> list[list[Any]]:
-        """Rows of `query` once there are any (WAL tables apply writes asynchronously)."""
-        deadline = time.monotonic() + timeout
-        while True:
-            rows = self.rows(query)
-            if rows or time.monotonic() > deadline:
-                return rows
-            time.sleep(0.5)
 
 
 @pytest.fixture(scope="module")
