@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol, TypeVar
+from typing import Any, ClassVar, Protocol, TypeVar
 
 from pydantic import ValidationError
 
 from collector.models import Env, MetricModel, ValidationContext
-from collector.sources.base import PollResult
+from collector.sources.base import PollResult, Snapshot
 
 M = TypeVar("M", bound=MetricModel)
 
@@ -52,6 +52,29 @@ class Collector(Protocol):
     table: str
 
     def collect(self, result: PollResult, ctx: CollectContext) -> Collected: ...
+
+
+class EntryListCollector:
+    """One ``model`` row per entry of the status list named ``entries``: the entry's ``keys``, with the
+    status' timestamp and host and the collector's env. ``item_keys`` name an entry in errors."""
+
+    table: str
+    model: ClassVar[type[MetricModel]]
+    entries: ClassVar[str]
+    keys: ClassVar[tuple[str, ...]]
+    item_keys: ClassVar[tuple[str, ...]]
+
+    def collect(self, result: PollResult, ctx: CollectContext) -> Collected:
+        out = Collected()
+        if not isinstance(result, Snapshot):
+            return out
+        status = result.status
+        base = {"timestamp": status.timestamp, "env": ctx.env, "host": status.host or ctx.host}
+        for entry in getattr(status, self.entries):
+            data = {**base, **pick(entry, *self.keys)}
+            item = "/".join(str(entry.get(k, "?")) for k in self.item_keys)
+            build(self.model, data, ctx, item, out)
+        return out
 
 
 def build(

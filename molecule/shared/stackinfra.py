@@ -31,6 +31,8 @@ SECRET_KEYS = (
     "questdb_pg_password",
     "questdb_pg_readonly_password",
     "collector_questdb_password",
+    "grafana_admin_password",
+    "grafana_secret_key",
 )
 PREFIX_COLLECTOR = "tradewatch_collector"  # of the collector's /metrics (collector/sink/selfmetrics.py)
 # Thresholds of `systemd-analyze security` (lower is better) per unit.
@@ -44,10 +46,10 @@ def plain(values: dict[str, Any] | None) -> dict[str, Any]:
 
 
 def load_settings(scenario: Path, host: str | None = None) -> dict[str, Any]:
-    """Role defaults (questdb, collector), overridden by the scenario's group_vars/all.yml and
+    """Role defaults (questdb, collector, grafana), overridden by the scenario's group_vars/all.yml and
     host_vars/<host>.yml: the plain values the stack was converged with."""
     merged: dict[str, Any] = {}
-    for role in ("questdb", "collector"):
+    for role in ("questdb", "collector", "grafana"):
         merged |= plain(yaml.safe_load((REPO / "roles" / role / "defaults" / "main.yml").read_text()))
     paths = [scenario / "group_vars" / "all.yml"]
     if host is not None:
@@ -240,6 +242,77 @@ def world_readable_files_containing(host: Any, secrets: Iterable[str], roots: It
         f" | xargs -0 -r grep -l -F {patterns} 2>/dev/null || true"
     )
     return [line for line in host.check_output(cmd).splitlines() if line]
+
+
+# ---- Grafana provisioning (package source none: files only, no server) ---------------------------
+GRAFANA_PROVISIONING = "/etc/grafana/provisioning"
+GRAFANA_DATASOURCE = f"{GRAFANA_PROVISIONING}/datasources/tradewatch.yml"
+GRAFANA_DASHBOARDS_DIR = "/var/lib/grafana/dashboards/tradewatch"
+GRAFANA_DASHBOARDS = ("health", "pipeline", "exchange", "trading", "selfhealth", "runbooks")
+
+
+def grafana_datasource(host: Any) -> dict[str, Any]:
+    """The provisioned QuestDB datasource, '$$' (Grafana's escape of '$' in provisioning) undone."""
+    (source,) = yaml.safe_load(host.file(GRAFANA_DATASOURCE).content_string)["datasources"]
+    unescape = {k: v.replace("$$", "$") if isinstance(v, str) else v for k, v in source["jsonData"].items()}
+    password = source["secureJsonData"]["password"].replace("$$", "$")
+    return {**source, "jsonData": unescape, "password": password}
+
+
+def grafana_dashboard_datasource_uids(host: Any) -> dict[str, set[str]]:
+    """Per provisioned dashboard file: the datasource uids its panels and variables query."""
+    found: dict[str, set[str]] = {}
+    for name in host.check_output(f"ls {GRAFANA_DASHBOARDS_DIR}").split():
+        dashboard = json.loads(host.file(f"{GRAFANA_DASHBOARDS_DIR}/{name}").content_string)
+        found[name] = set(_datasource_uids(dashboard))
+    return found
+
+
+def _datasource_uids(node: Any) -> Iterable[str]:
+    if isinstance(node, dict):
+        source = node.get("datasource")
+        if isinstance(source, dict) and isinstance(source.get("uid"), str):
+            yield source["uid"]
+        for value in node.values():
+            yield from _datasource_uids(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _datasource_uids(value)
+
+
+def grafana_reads_questdb(host: Any) -> dict[str, Any]:
+    """What Grafana's datasource would see, from the Grafana host: a PG login with the provisioned
+    address and credentials, the row count of every table, and the answer to a write attempt."""
+    source = grafana_datasource(host)
+    data = source["jsonData"]
+    request = {"kind": "pg", "host": data["server"], "port": data["port"], "user": data["username"]}
+    request["password"] = source["password"]
+    counts: dict[str, int] = {}
+    for table in TABLES:
+        answer = run_json(host, PROBE_SOURCE, {**request, "query": f"SELECT count() FROM {table}"})
+        assert answer["auth"] and not answer["error"], f"{table}: {answer}"
+        counts[table] = int(answer["rows"][0][0])
+    write = run_json(host, PROBE_SOURCE, {**request, "query": "CREATE TABLE grafana_write_probe (x INT)"})
+    return {"datasource": source, "counts": counts, "write_error": write["error"]}
+
+
+def check_grafana_provisioning(host: Any, settings: dict[str, Any], questdb_address: str) -> str:
+    """The six dashboards query the provisioned datasource only; that datasource reaches QuestDB at
+    `questdb_address` as the read-only user, sees rows in every table and cannot write. Returns a
+    line for the report."""
+    uid = f"questdb-{settings['tradewatch_env']}"
+    dashboards = grafana_dashboard_datasource_uids(host)
+    assert sorted(dashboards) == sorted(f"{name}.json" for name in GRAFANA_DASHBOARDS)
+    for name, uids in dashboards.items():
+        assert uids <= {uid, "-- Grafana --"}, f"{name} queries {uids}"
+    assert sum(uid in uids for uids in dashboards.values()) >= 5, dashboards
+    seen = grafana_reads_questdb(host)
+    source = seen["datasource"]
+    assert (source["uid"], source["jsonData"]["server"]) == (uid, questdb_address)
+    assert source["jsonData"]["username"] == settings["questdb_pg_readonly_user"]
+    assert min(seen["counts"].values()) > 0, seen["counts"]
+    assert seen["write_error"] and "permission denied" in seen["write_error"].lower(), seen["write_error"]
+    return f"grafana datasource {uid} at {questdb_address}: rows seen {seen['counts']}, write refused"
 
 
 # ---- systemd-analyze security -------------------------------------------------------------------

@@ -14,6 +14,7 @@ from stackinfra import (
     PREFIX_COLLECTOR,
     TABLES,
     Report,
+    check_grafana_provisioning,
     collector_metrics,
     listeners,
     metric_sum,
@@ -25,8 +26,8 @@ from stackinfra import (
     world_readable_files_containing,
 )
 
-SERVICES = {"questdb": "questdb", "tradewatch-collector": "tradewatch-collector"}  # unit: user
-# GRAFANA (lead): add "grafana-server": "grafana" here and its listener to test_listeners.
+# unit: user (Grafana is provisioned only, package source none: no grafana-server unit here)
+SERVICES = {"questdb": "questdb", "tradewatch-collector": "tradewatch-collector"}
 
 
 # ---- Services -----------------------------------------------------------------------------------
@@ -88,6 +89,11 @@ def test_rows_arrive_within_10s_of_collector_start(host: Any, questdb: Any) -> N
     assert max(delays.values()) <= 10, answer
 
 
+# ---- Grafana ------------------------------------------------------------------------------------
+def test_grafana_provisioning_reads_questdb(host: Any, settings: dict[str, Any]) -> None:
+    Report.add(check_grafana_provisioning(host, settings, settings["grafana_questdb_host"]))
+
+
 # ---- Files and secrets --------------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("path", "owner", "group", "mode", "holds_secret"),
@@ -115,7 +121,7 @@ def test_config_files(
 
 def test_no_secret_in_a_world_readable_file(host: Any, settings: dict[str, Any]) -> None:
     secrets = secrets_of(settings)
-    assert len(secrets) == 3, secrets
+    assert len(secrets) == 5, secrets
     roots = ["/etc", "/opt", "/var", "/srv", "/root", "/home", "/tmp", "/run", "/usr/local"]
     assert world_readable_files_containing(host, secrets, roots) == []
 

@@ -14,6 +14,7 @@ from stackinfra import (
     PREFIX_COLLECTOR,
     TABLES,
     Report,
+    check_grafana_provisioning,
     collector_metrics,
     listeners,
     metric_sum,
@@ -43,6 +44,13 @@ def test_questdb_listens_on_its_instance_address_only(
     }
     found = {(s.proto, s.address, s.port, s.user) for s in listeners(db_host)}
     assert found == expected, f"unexpected: {found - expected}, missing: {expected - found}"
+
+
+def test_grafana_on_the_questdb_host_reads_questdb_at_its_address(
+    db_host: Any, db_settings: dict[str, Any], db_address: str
+) -> None:
+    """Provisioning only (package source none): the datasource uses QuestDB's bind address, not loopback."""
+    Report.add(f"two-hosts: {check_grafana_provisioning(db_host, db_settings, db_address)}")
 
 
 # ---- Collector host -----------------------------------------------------------------------------

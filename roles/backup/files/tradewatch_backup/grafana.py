@@ -15,8 +15,8 @@ from .console import human, log
 from .errors import BackupError
 from .files import CHUNK, fsync_dir, parse_owner, sha256_file
 from .lock import exclusive_lock
-from .manifest import FORMAT_VERSION, load_manifest, verify_archive, write_manifest
-from .rotation import clear_partials, new_backup_name, partial_folder, prune, resolve_backup
+from .manifest import FORMAT_VERSION, load_manifest, verify_archive
+from .rotation import prune, resolve_backup, staged_backup
 from .sqlite_copy import sqlite_online_backup, sqlite_summary
 from .systemd import systemctl
 
@@ -31,11 +31,8 @@ def backup(s: GrafanaSettings) -> int:
     started = time.monotonic()
     created_at = utcnow()
     with exclusive_lock(backup_dir):
-        clear_partials(backup_dir, "grafana")
-        name = new_backup_name("grafana", backup_dir)
-        partial = partial_folder(backup_dir, name)
-        partial.mkdir(mode=0o700)
-        try:
+        with staged_backup(backup_dir, "grafana") as staged:
+            name, partial = staged.name, staged.folder
             copy = partial / "grafana.db"
             sqlite_online_backup(source, copy, s.timeout)
             tables = sqlite_summary(copy)
@@ -64,14 +61,7 @@ def backup(s: GrafanaSettings) -> int:
                 },
                 "tables": {t: {"rows_min": n, "rows_max": n} for t, n in tables.items()},
             }
-            write_manifest(partial, manifest)
-            fsync_dir(partial)
-            final = backup_dir / name
-            partial.rename(final)
-            fsync_dir(backup_dir)
-        except BaseException:
-            shutil.rmtree(partial, ignore_errors=True)
-            raise
+            final = staged.publish(manifest)
         removed = prune(backup_dir, "grafana", s.keep)
     log(
         f"backup {final} done: {human(hasher.size)} archive of a {human(raw_size)} database, "

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import socket
 import time
@@ -15,11 +14,10 @@ from .clock import iso, utcnow
 from .config import QuestDBSettings
 from .console import PROG, human, log, warn
 from .errors import BackupError
-from .files import fsync_dir
 from .lock import exclusive_lock
-from .manifest import FORMAT_VERSION, write_manifest
+from .manifest import FORMAT_VERSION
 from .questdb_http import QuestDB, connect
-from .rotation import clear_partials, new_backup_name, partial_folder, prune
+from .rotation import prune, staged_backup
 
 QUESTDB_ARCHIVE = "questdb-root.tar"
 # Written into the backup directory while our checkpoint is held; lets the next run release a
@@ -57,19 +55,16 @@ def backup(s: QuestDBSettings) -> int:
             warn("releasing the checkpoint a previous, interrupted run left behind")
             db.exec("CHECKPOINT RELEASE")
         marker.unlink(missing_ok=True)
-        clear_partials(backup_dir, "questdb")
 
         # Lower bound of each table's rows in the checkpoint: row counts only grow while the
         # checkpoint is taken, so a count taken before CHECKPOINT CREATE cannot be above it.
         before = count_tables(db)
-        name = new_backup_name("questdb", backup_dir)
-        partial = partial_folder(backup_dir, name)
-        partial.mkdir(mode=0o700)
         suffix = ".gz" if s.compress == "gzip" else ""
-        archive = partial / (QUESTDB_ARCHIVE + suffix)
         stats: dict[str, int] = {}
         release_error = ""
-        try:
+        with staged_backup(backup_dir, "questdb") as staged:
+            name = staged.name
+            archive = staged.folder / (QUESTDB_ARCHIVE + suffix)
             marker.write_text(f"{os.getpid()} {iso(utcnow())}\n")
             db.exec("CHECKPOINT CREATE")
             cp_started = time.monotonic()
@@ -128,14 +123,7 @@ def backup(s: QuestDBSettings) -> int:
                 },
                 "tables": tables,
             }
-            write_manifest(partial, manifest)
-            fsync_dir(partial)
-            final = backup_dir / name
-            partial.rename(final)
-            fsync_dir(backup_dir)
-        except BaseException:
-            shutil.rmtree(partial, ignore_errors=True)
-            raise
+            final = staged.publish(manifest)
         removed = prune(backup_dir, "questdb", s.keep)
     log(
         f"backup {final} done: {human(hasher.size)} archive of {human(stats['source_bytes'])} in "

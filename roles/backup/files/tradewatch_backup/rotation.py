@@ -5,12 +5,17 @@ from __future__ import annotations
 import re
 import shutil
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from .clock import stamp
 from .console import human
 from .errors import BackupError
-from .manifest import MANIFEST, load_manifest
+from .files import fsync_dir
+from .manifest import MANIFEST, load_manifest, write_manifest
 
 NAME_RE = re.compile(r"^(questdb|grafana)-\d{8}T\d{6}Z$")
 
@@ -26,6 +31,38 @@ def new_backup_name(component: str, backup_dir: Path) -> str:
 def partial_folder(backup_dir: Path, name: str) -> Path:
     """Where a backup is written before it is renamed to `name` (complete)."""
     return backup_dir / f".{name}.partial"
+
+
+@dataclass(frozen=True)
+class StagedBackup:
+    """A backup being written: `folder` (hidden, `.<name>.partial`) becomes `<name>` on publish()."""
+
+    name: str
+    folder: Path
+
+    def publish(self, manifest: dict[str, Any]) -> Path:
+        """Write the manifest, make it durable and rename the folder to its final name."""
+        write_manifest(self.folder, manifest)
+        fsync_dir(self.folder)
+        final = self.folder.parent / self.name
+        self.folder.rename(final)
+        fsync_dir(final.parent)
+        return final
+
+
+@contextmanager
+def staged_backup(backup_dir: Path, component: str) -> Iterator[StagedBackup]:
+    """A new backup folder of `component` (call under the lock); removed if the block raises, so that
+    a backup either is complete under its final name or does not exist."""
+    clear_partials(backup_dir, component)
+    name = new_backup_name(component, backup_dir)
+    staged = StagedBackup(name, partial_folder(backup_dir, name))
+    staged.folder.mkdir(mode=0o700)
+    try:
+        yield staged
+    except BaseException:
+        shutil.rmtree(staged.folder, ignore_errors=True)
+        raise
 
 
 def list_backups(backup_dir: Path, component: str) -> list[Path]:
