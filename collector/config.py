@@ -218,6 +218,7 @@ class MonitoringConfig(BaseSettings):
     batch_size: int = Field(default=500, ge=1, le=1_000_000)
     flush_interval_seconds: PositiveSeconds = 1.0
     max_request_rows: int = Field(default=10_000, ge=1, le=1_000_000)
+    self_metrics_interval_seconds: PositiveSeconds = 10.0
     questdb: QuestDBSettings = QuestDBSettings()
     retry: RetrySettings = RetrySettings()
     spool: SpoolSettings = SpoolSettings()

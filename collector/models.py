@@ -1,4 +1,4 @@
-"""The four metric models of the data model, with its validation rules.
+"""The metric models of the data model (four tables, plus the collector's own health), with its rules.
 
 Every model is one row of one QuestDB table (``TABLE``). Validation follows the data model:
 UTC timestamps that are not in the future beyond a small clock skew, non-negative counters, finite
@@ -237,6 +237,26 @@ class TradingMetrics(MetricModel):
         return data
 
 
+class CollectorSelfMetrics(MetricModel):
+    """collector_metrics: the collector's own health, one row per collector per reporting interval.
+
+    ``rows_sent``, ``retries``, ``rejects`` and ``drops`` are cumulative since the collector started
+    (the dashboards take deltas and treat a smaller value as a restart); the spool columns are its
+    state at ``timestamp``; ``flush_latency_ms`` is the mean flush duration since the previous row.
+    """
+
+    TABLE: ClassVar[str] = "collector_metrics"
+
+    rows_sent: Counter
+    rows_spooled: Counter
+    spool_bytes: Counter
+    spool_age_seconds: NonNegative
+    flush_latency_ms: NonNegative | None = None
+    retries: Counter
+    rejects: Counter
+    drops: Counter
+
+
 def _plain_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
@@ -246,4 +266,5 @@ METRIC_MODELS: tuple[type[MetricModel], ...] = (
     ExchangeStatus,
     PipelineMetrics,
     TradingMetrics,
+    CollectorSelfMetrics,
 )

@@ -25,6 +25,7 @@ from collector.config import (
 from collector.models import ValidationContext, utc_now
 from collector.service.logs import setup_logging
 from collector.service.poller import Poller
+from collector.service.selfreport import SelfReporter
 from collector.service.systemd import Notifier
 from collector.sink.client import MetricsClient
 from collector.sink.selfmetrics import CollectorMetrics
@@ -122,11 +123,20 @@ class CollectorApp:
             validation=validation_factory(config, clock),
             metrics=self.metrics,
         )
+        self.reporter = SelfReporter(
+            self.metrics,
+            self.client,
+            env=config.env,
+            host=config.host,
+            interval=config.self_metrics_interval_seconds,
+            clock=clock,
+        )
         self.stop_event = threading.Event()
 
     def run(self, on_tick: Callable[[], None] | None = None) -> None:
         """Poll until stop_event is set (or every source is exhausted, if configured)."""
         self.prober.start()
+        self.reporter.start()
         self.poller.run(
             self.stop_event,
             self.config.poll_interval_seconds,
@@ -135,7 +145,8 @@ class CollectorApp:
         )
 
     def shutdown(self, timeout: float | None = None) -> bool:
-        """Stop polling and probing, close the sources, flush; True if nothing is left spooled."""
+        """Stop polling and probing, close the sources, write a last collector_metrics row, flush;
+        True if nothing is left spooled."""
         self.stop_event.set()
         self.prober.stop()
         for source in self.sources:
@@ -143,6 +154,7 @@ class CollectorApp:
                 source.close()
             except Exception:
                 log.exception("closing a source failed", extra={"source": source.name})
+        self.reporter.stop()
         wait = self.config.service.shutdown_timeout_seconds if timeout is None else timeout
         return self.client.close(wait)
 

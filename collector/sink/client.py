@@ -1,7 +1,9 @@
 """MetricsClient: thread-safe, durable, batched delivery of metric rows to QuestDB.
 
-``add()``/``add_many()`` validate nothing further (the models did), encode each row and append it to
-the disk spool; when they return, the rows are in the OS and survive the collector being killed.
+``add()``/``add_many()`` validate nothing further (the models did): they cut the rows out of the
+models, pack them (``packed.py``, a few C calls per batch, not per row) and append them to the disk
+spool in one write; when they return, the rows are in the OS and survive the collector being killed.
+``add_rows()`` takes rows that did not come from a model and checks each one first.
 A sender thread with its own timer ships the spool: when ``batch_size`` rows are pending, every
 ``flush_interval_seconds`` otherwise, and on ``flush()``/``close()``. It reads up to
 ``max_request_rows`` rows, sends them per table, and moves the spool cursor only after QuestDB
@@ -19,22 +21,27 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
+from operator import itemgetter
 from types import TracebackType
 
 from prometheus_client import CollectorRegistry
 
 from collector.config import MonitoringConfig
 from collector.models import MetricModel
-from collector.schema import to_row
+from collector.schema import to_row, to_rows
 from collector.sink.deadletter import DeadLetterFile, Rejected
 from collector.sink.delivery import QuestDBWriter, SendResult, TransientError
-from collector.sink.rows import Row, RowEncodingError, decode_row, encode_row
+from collector.sink.packed import MARK, check_row, pack_rows, record_rows, unpack_rows
+from collector.sink.rows import Row, RowEncodingError, decode_row
 from collector.sink.segment import Batch
 from collector.sink.selfmetrics import CollectorMetrics
 from collector.sink.spool import Spool
+from collector.sink.staging import StagedBatch, Stager
 
 log = logging.getLogger("collector.client")
 OUTAGE_LOG_EVERY = 30.0
+PACK_ROWS = 1_000  # rows per packed record at most (a request never splits one)
+_TABLE = itemgetter(0)
 
 
 class ClientClosedError(RuntimeError):
@@ -70,9 +77,12 @@ class MetricsClient:
         self.dead_letter = DeadLetterFile(
             spool.dead_letter_path(), fsync=spool.fsync == "always", clock=clock
         )
+        self._stager = Stager(config.max_request_rows)
+        self._pack_rows = max(1, min(PACK_ROWS, config.max_request_rows))  # a request holds whole records
         self._writer = writer or QuestDBWriter(
             config.questdb.conf_string(), metrics=self.metrics, clock=clock
         )
+        self._writer.on_connect = self._stager.configure
         self.metrics.bind_spool(self._spool_stats, self.dead_letter.size)
         self._state = threading.Lock()
         self._closed = False
@@ -83,39 +93,76 @@ class MetricsClient:
         self._last_outage_log = 0.0
         self._thread = threading.Thread(target=self._run, name="tradewatch-sender", daemon=True)
         self._thread.start()
+        self._synced = threading.Event()
+        self._syncer = threading.Thread(target=self._sync_loop, name="tradewatch-fsync", daemon=True)
+        self._syncer.start()
 
     # --- producer API ----------------------------------------------------------------------------
 
     def add(self, sample: MetricModel) -> int:
-        return self.add_rows([to_row(sample)])
+        return self._append([to_row(sample)])
 
     def add_many(self, samples: Iterable[MetricModel]) -> int:
-        return self.add_rows([to_row(sample) for sample in samples])
+        """Spool validated models durably; return how many rows were accepted (see add_rows)."""
+        return self._append(to_rows(samples))
 
     def add_rows(self, rows: Iterable[Row]) -> int:
-        """Spool rows durably; return how many were accepted (the rest are counted as dropped)."""
-        lines: list[bytes] = []
-        tables: Counter[str] = Counter()
+        """Spool rows durably; return how many were accepted (the rest are counted as dropped).
+
+        Rows that cannot be encoded (non-finite floats, text that is not UTF-8, values that are not
+        bool/int/float/str) are dead-lettered at once with the reason.
+        """
+        good: list[Row] = []
         unencodable: list[Rejected] = []
-        rows = list(rows)
         for row in rows:
             try:
-                lines.append(encode_row(row))
+                good.append(check_row(row))
             except RowEncodingError as err:
-                unencodable.append(Rejected(str(err), "RowEncodingError", row=row))
-                continue
-            tables[row.table] += 1
+                unencodable.append(Rejected(str(err), "RowEncodingError", row=_as_row(row)))
         self._reject(unencodable)
+        return self._append(good)
+
+    def _append(self, rows: list[Row]) -> int:
+        records, counts, rows = self._pack(rows)
+        if not rows:
+            return 0
+        size = self._pack_rows
+        tables = [Counter(map(_TABLE, rows[i : i + size])) for i in range(0, len(rows), size)]
         with self._state:
             if self._closed:
                 raise ClientClosedError("MetricsClient is closed")
-            accepted = self.spool.append(lines, rows if not unencodable else None)
+            staging = self._stager.active  # serialise for the sender now, or keep the rows in memory
+            accepted, seq, start = self.spool.append_located(records, None if staging else rows, counts)
+            if accepted and staging:
+                self._stager.add(seq, start, records, counts, rows, tables)
         if accepted:
-            for table, count in tables.items():
+            added: Counter[str] = Counter()
+            for per_record in tables:
+                added.update(per_record)
+            for table, count in added.items():
                 self.metrics.rows_added.labels(table).inc(count)
             if self.spool.pending_rows() >= self.config.batch_size:
                 self._wake.set()
         return accepted
+
+    def _pack(self, rows: list[Row]) -> tuple[list[bytes], list[int], list[Row]]:
+        """Packed records of at most PACK_ROWS rows, their row counts, and the rows packed."""
+        size = self._pack_rows
+        try:
+            records = [pack_rows(rows[i : i + size]) for i in range(0, len(rows), size)]
+        except RowEncodingError:  # a row not made by to_row() or check_row(): dead-letter it, keep the rest
+            good: list[Row] = []
+            bad: list[Rejected] = []
+            for row in rows:
+                try:
+                    good.append(check_row(row))
+                except RowEncodingError as err:
+                    bad.append(Rejected(str(err), "RowEncodingError", row=_as_row(row)))
+            if not bad:
+                raise
+            self._reject(bad)
+            return self._pack(good)
+        return records, [min(size, len(rows) - i) for i in range(0, len(rows), size)], rows
 
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until every row added before this call is delivered (or dropped); False on timeout."""
@@ -141,6 +188,9 @@ class MetricsClient:
             self._abort.set()
             self._thread.join(self.config.questdb.request_timeout_ms / 1000 + 5)
         left = self.spool.pending_rows()
+        self._synced.set()
+        self._syncer.join(5)
+        self._stager.clear()
         self._writer.close()
         self.spool.close()
         if left:
@@ -167,7 +217,6 @@ class MetricsClient:
             self._wake.clear()
             try:
                 self._drain()
-                self.spool.maybe_sync()
             except Exception:  # keep shipping whatever happens; the spool still has the rows
                 log.exception("sender loop failed; retrying")
                 if self._abort.wait(self.config.retry.max_backoff_seconds):
@@ -175,37 +224,70 @@ class MetricsClient:
             if self._stopping.is_set() and (self.spool.pending_rows() == 0 or self._abort.is_set()):
                 return
 
+    def _sync_loop(self) -> None:
+        """fsync the spool on its ``interval`` policy, off the sender thread (a slow disk must not
+        hold back delivery)."""
+        interval = self.config.spool.fsync_interval_seconds / 4  # maybe_sync() keeps the interval
+        while not self._synced.wait(interval):
+            try:
+                self.spool.maybe_sync()
+            except OSError:
+                log.exception("fsync of the spool failed; retrying")
+
     def _drain(self) -> None:
         while not self._abort.is_set():
-            batch = self.spool.read(self.config.max_request_rows)
+            batch, staged = self._next_batch()
             if batch is None:
                 return
             try:
-                delivered = self._deliver(batch)
+                delivered = self._deliver(batch, staged)
             except BaseException:
                 self.spool.release(batch)  # e.g. the dead-letter file could not be written: retry later
                 raise
             if not delivered:
                 return
 
-    def _deliver(self, batch: Batch) -> bool:
-        rows: list[Row] = batch.items if batch.items is not None else []
+    def _next_batch(self) -> tuple[Batch | None, StagedBatch | None]:
+        """The records at the cursor: staged with their buffers if the producers built them."""
+        staged = self._stager.take(*self.spool.position())
+        if staged is not None:
+            batch = self.spool.claim(staged.seq, staged.start, staged.end, staged.rows, staged.lines)
+            if batch is not None:
+                return batch, staged
+        return self.spool.read(self.config.max_request_rows, stop=self._stager.next_start()), None
+
+    @staticmethod
+    def _decode(batch: Batch) -> tuple[list[Row], list[Rejected]]:
+        rows: list[Row] = list(batch.items) if batch.items is not None else []
         rejected: list[Rejected] = []
         for line in batch.lines if batch.items is None else ():
             try:
-                rows.append(decode_row(line))
+                if line[:1] == MARK:
+                    rows += unpack_rows(line)
+                else:
+                    rows.append(decode_row(line))
             except RowEncodingError as err:
-                rejected.append(Rejected(str(err), "RowEncodingError", raw=line))
+                rejected.append(Rejected(str(err), "RowEncodingError", raw=line, count=record_rows(line)))
+        return rows, rejected
+
+    def _deliver(self, batch: Batch, staged: StagedBatch | None = None) -> bool:
+        rows, rejected = ([], []) if staged is not None else self._decode(batch)
         delay = self.config.retry.initial_backoff_seconds
         while True:
             if batch.evicted:
                 self.spool.abandon(batch)
                 return True
             try:
-                result = self._writer.send(rows) if rows else SendResult()
+                result = None
+                if staged is not None:
+                    result = self._writer.send_staged(staged, lambda table: self._table_rows(batch, table))
+                    if result is None:  # another protocol version since they were built: serialise again
+                        staged = None
+                        rows, rejected = self._decode(batch)
+                if result is None:
+                    result = self._writer.send(rows) if rows else SendResult()
             except TransientError as err:
                 self._note_failure(err)
-                self.spool.maybe_sync()  # the spool keeps growing during an outage: keep it synced
                 if self._abort.wait(delay * self._rng.uniform(0.8, 1.2)):
                     self.spool.release(batch)
                     return False
@@ -219,12 +301,16 @@ class MetricsClient:
         self.spool.commit(batch)
         return True
 
+    def _table_rows(self, batch: Batch, table: str) -> list[Row]:
+        """One table's rows of a staged batch, decoded from its records (to isolate a rejected row)."""
+        return [row for row in self._decode(batch)[0] if row.table == table]
+
     def _reject(self, rejected: list[Rejected]) -> None:
         if not rejected:
             return
         self.dead_letter.write(rejected)
         for item in rejected:
-            self.metrics.rows_rejected.labels(item.table).inc()
+            self.metrics.rows_rejected.labels(item.table).inc(item.count)
         log.error(
             "rows rejected and dead-lettered",
             extra={
@@ -266,3 +352,12 @@ class MetricsClient:
     def _spool_stats(self) -> tuple[int, int, int, float]:
         stats = self.spool.stats()
         return stats.rows, stats.bytes, stats.segments, stats.oldest_age_seconds
+
+
+def _as_row(row: object) -> Row | None:
+    """The row to show in the dead-letter file (None if it is not even row-shaped)."""
+    if isinstance(row, Row):
+        return row
+    if isinstance(row, tuple) and len(row) == 5:
+        return Row(*row)
+    return None

@@ -28,6 +28,7 @@ class Rejected:
     error_code: str
     row: Row | None = None
     raw: bytes | None = None
+    count: int = 1  # rows behind it (a damaged packed record stands for all of its rows)
 
     @property
     def table(self) -> str:

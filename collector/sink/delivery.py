@@ -25,6 +25,7 @@ from questdb import QuestDBError, QuestDBErrorCode, Sender, TimestampMicros, Tim
 from collector.sink.deadletter import Rejected
 from collector.sink.rows import Row
 from collector.sink.selfmetrics import CollectorMetrics
+from collector.sink.staging import StagedBatch
 
 _REJECT_MARKERS = (
     '"code":"invalid"',
@@ -75,11 +76,15 @@ class SendResult:
     rejected: list[Rejected] = field(default_factory=list)
 
 
-def _row_args(row: Row) -> dict[str, Any]:
-    columns: Any = row.columns
-    if row.timestamps:
-        columns = {**columns, **{name: TimestampMicros(ns // 1_000) for name, ns in row.timestamps.items()}}
-    return {"symbols": row.symbols, "columns": columns, "at": TimestampNanos(row.timestamp_ns)}
+def _with_timestamps(row: Row) -> Any:
+    return {**row.columns, **{name: TimestampMicros(ns // 1_000) for name, ns in row.timestamps.items()}}
+
+
+def _buffer_factory(sender: Sender) -> Callable[[], Any]:
+    """New buffers like ``sender.new_buffer()`` that other threads may build (no call on the sender)."""
+    buffer_type = type(sender.new_buffer())
+    version, size, name_len = sender.protocol_version, sender.init_buf_size, sender.max_name_len
+    return lambda: buffer_type(version, size, name_len)
 
 
 class QuestDBWriter:
@@ -98,6 +103,7 @@ class QuestDBWriter:
         self._factory = sender_factory
         self._clock = clock
         self._sender: Sender | None = None
+        self.on_connect: Callable[[Callable[[], Any] | None, int], None] | None = None
         sender_factory(conf).close()  # parse the configuration now: a typo fails at start, not later
 
     def _get_sender(self) -> Sender:
@@ -110,6 +116,8 @@ class QuestDBWriter:
                 kind = "auth" if err.code == QuestDBErrorCode.AuthError else "connect"
                 raise TransientError(kind, str(err)) from err
             self._sender = sender
+            if self.on_connect is not None:
+                self.on_connect(_buffer_factory(sender), sender.protocol_version)
         return self._sender
 
     def send(self, rows: Sequence[Row]) -> SendResult:
@@ -123,6 +131,37 @@ class QuestDBWriter:
                 self._send_table(table_rows, result)
         except TransientError:
             self.close()  # reconnect (and renegotiate the protocol) on the next attempt
+            raise
+        return result
+
+    def send_staged(self, staged: StagedBatch, rows_of: Callable[[str], list[Row]]) -> SendResult | None:
+        """Flush buffers built by the producers (one transaction per table); TransientError if QuestDB
+        is unavailable, None if they were built for another protocol version than the connection's.
+
+        A table whose request is rejected is sent again row by row from ``rows_of(table)``, to isolate
+        the bad rows as ``send()`` does.
+        """
+        try:
+            sender = self._get_sender()
+            if sender.protocol_version != staged.version:
+                return None
+            result = SendResult(rejected=list(staged.refused))
+            for table, buffer in staged.buffers.items():
+                if not len(buffer):
+                    continue
+                try:
+                    self._flush(sender, buffer)
+                except QuestDBError as err:
+                    kind = classify(err)
+                    if kind != "reject":
+                        raise TransientError(kind, str(err)) from err
+                    # the rows refused while staging are refused again below
+                    result.rejected = [r for r in result.rejected if r.table != table]
+                    self._send_table(rows_of(table), result)
+                    continue
+                result.sent[table] += staged.per_table[table]
+        except TransientError:
+            self.close()
             raise
         return result
 
@@ -154,17 +193,23 @@ class QuestDBWriter:
             result.sent[kept[0].table] += len(kept)
 
     def _build(self, sender: Sender, rows: list[Row], result: SendResult) -> tuple[Any, list[Row]]:
+        """One table's rows in a new Buffer (the hot loop of the sender thread); refused rows out."""
         buffer = sender.new_buffer()
-        kept = []
-        for row in rows:
+        add = buffer.row
+        refused: set[int] = set()
+        for index, (table, at, symbols, columns, timestamps) in enumerate(rows):
             try:
-                buffer.row(row.table, **_row_args(row))
+                if timestamps:
+                    columns = _with_timestamps(rows[index])
+                add(table, symbols=symbols, columns=columns, at=TimestampNanos(at))
             except (QuestDBError, OverflowError, ValueError, TypeError) as err:
                 code = str(err.code) if isinstance(err, QuestDBError) else type(err).__name__
-                result.rejected.append(Rejected(f"client refused the row: {err}", code, row=row))
-                continue
-            kept.append(row)
-        return buffer, kept
+                reason = f"client refused the row: {err}"
+                result.rejected.append(Rejected(reason, code, row=rows[index]))
+                refused.add(index)
+        if not refused:
+            return buffer, rows
+        return buffer, [row for index, row in enumerate(rows) if index not in refused]
 
     def _flush(self, sender: Sender, buffer: Any) -> None:
         started = time.perf_counter()

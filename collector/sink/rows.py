@@ -71,12 +71,19 @@ def decode_row(line: bytes) -> Row:
     return Row(table, ts, symbols, columns, timestamps)
 
 
+def _readable(mapping: object) -> object:
+    try:
+        return dict(mapping)  # type: ignore[call-overload]
+    except (TypeError, ValueError):
+        return repr(mapping)
+
+
 def row_as_json(row: Row) -> dict[str, Any]:
-    """A readable dict of the row (for the dead-letter file)."""
+    """A readable dict of the row (for the dead-letter file), whatever its fields hold."""
     return {
         "table": row.table,
         "timestamp_ns": row.timestamp_ns,
-        "symbols": dict(row.symbols),
-        "columns": dict(row.columns),
-        "timestamps": dict(row.timestamps),
+        "symbols": _readable(row.symbols),
+        "columns": _readable(row.columns),
+        "timestamps": _readable(row.timestamps),
     }

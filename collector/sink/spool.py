@@ -2,16 +2,18 @@
 
 Layout of the spool directory:
 
-- ``<seq>-<created_ms>.seg``: append-only segment files of newline-terminated rows. Only the newest
-  ("active") segment is written; a new one starts at ``segment_bytes`` and at every start.
-- ``cursor.json``: ``{"seq", "offset", "row"}``, the first row not yet acknowledged by QuestDB.
+- ``<seq>-<created_ms>.seg``: append-only segment files of newline-terminated records: a plain line
+  is one row, a packed record (``packed.py``) many. Only the newest ("active") segment is written;
+  a new one starts at ``segment_bytes`` and at every start.
+- ``cursor.json``: ``{"seq", "offset", "row"}``, the first row not yet acknowledged by QuestDB
+  (rewritten in place, see ``segment.CursorFile``).
   It only moves after a successful flush, so after a crash the spool replays from the cursor;
   QuestDB's DEDUP UPSERT KEYS absorb rows that were delivered but not yet acknowledged here.
 - ``spool.lock``: an flock so two collectors never share one spool.
 
 Durability: ``append()`` hands the bytes to the OS (``write(2)``) before it returns, so rows survive
 the collector being killed (kill -9). ``fsync`` adds power-loss safety: ``always`` (every append),
-``interval`` (by the sender thread every ``fsync_interval_seconds``; the default) or ``never``.
+``interval`` (every ``fsync_interval_seconds``, by the client's fsync thread; the default) or ``never``.
 
 Bound: the sum of the segment files' sizes stays within ``max_bytes``. When full, ``drop_oldest``
 deletes the oldest segment(s) (their unsent rows are dropped) and ``reject_new`` drops the incoming
@@ -20,8 +22,6 @@ rows. Every dropped row is reported through ``on_drop(count, reason)``.
 
 from __future__ import annotations
 
-import fcntl
-import json
 import os
 import threading
 import time
@@ -29,8 +29,20 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from collector.sink.segment import Batch, Segment, SpoolStats, write_all
+from collector.sink.segment import (
+    Batch,
+    CursorFile,
+    Segment,
+    SegmentReader,
+    SpoolLockedError,
+    SpoolStats,
+    scan_segment,
+    take_lock,
+    write_all,
+)
 from collector.sink.tailcache import TailCache
+
+__all__ = ["CURSOR_FILE", "Spool", "SpoolLockedError"]
 
 FsyncPolicy = Literal["never", "interval", "always"]
 FullPolicy = Literal["drop_oldest", "reject_new"]
@@ -39,11 +51,6 @@ DropCallback = Callable[[int, str], None]
 CURSOR_FILE = "cursor.json"
 LOCK_FILE = "spool.lock"
 SEGMENT_SUFFIX = ".seg"
-READ_CHUNK = 1 << 20
-
-
-class SpoolLockedError(RuntimeError):
-    """Another process holds the spool directory."""
 
 
 class Spool:
@@ -77,26 +84,19 @@ class Spool:
         self._inflight: Batch | None = None
         self._appended = 0  # rows ever appended (plus those recovered at start)
         self._settled = 0  # rows acknowledged, dead-lettered or dropped since start
-        self._read_fd: tuple[int, int] | None = None
+        self._bytes = 0  # sum of the segments' sizes
+        self._reader = SegmentReader()
         self._dirty = False
         self._last_sync = time.monotonic()
         self._cache = TailCache()
         self._unsynced: list[int] = []  # rotated segments' descriptors awaiting fsync (interval policy)
         self.directory.mkdir(parents=True, exist_ok=True)
-        self._lock_fd = self._take_lock()
+        self._lock_fd = take_lock(self.directory / LOCK_FILE)
+        self._cursor_file = CursorFile(self.directory / CURSOR_FILE)
         self._recover()
         self._active_fd = self._open_new_segment()
 
     # --- startup ---------------------------------------------------------------------------------
-
-    def _take_lock(self) -> int:
-        fd = os.open(self.directory / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o640)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            raise SpoolLockedError(f"spool directory {self.directory} is in use by another process") from None
-        return fd
 
     def _recover(self) -> None:
         for tmp in self.directory.glob("*.tmp"):
@@ -112,28 +112,19 @@ class Spool:
             if segment.seq < seq:
                 segment.path.unlink(missing_ok=True)  # delivered before the last stop
                 continue
-            data = segment.path.read_bytes()
-            complete = data.rfind(b"\n") + 1
-            if complete < len(data):  # torn tail of a write that never returned to its caller
-                os.truncate(segment.path, complete)
-            segment.size, segment.rows = complete, data.count(b"\n", 0, complete)
+            cursor = scan_segment(segment, offset if segment.seq == seq and not self._segments else None)
             if segment.rows == 0:
                 segment.path.unlink(missing_ok=True)
                 continue
-            if segment.seq == seq and not self._segments:
-                head = data[: min(offset, complete)]
-                self._cursor_offset = head.rfind(b"\n") + 1
-                self._cursor_row = head.count(b"\n")
+            if cursor is not None:
+                self._cursor_offset, self._cursor_row = cursor
             self._segments.append(segment)
+            self._bytes += segment.size
         self._appended = self._pending_rows()
         self._persist_cursor()
 
     def _load_cursor(self) -> tuple[int, int]:
-        try:
-            cursor = json.loads((self.directory / CURSOR_FILE).read_text())
-            return int(cursor["seq"]), int(cursor["offset"])
-        except (OSError, ValueError, KeyError, TypeError):
-            return 0, 0
+        return self._cursor_file.load()
 
     def _open_new_segment(self) -> int:
         seq = self._segments[-1].seq + 1 if self._segments else self._load_cursor()[0] + 1
@@ -147,18 +138,28 @@ class Spool:
 
     # --- writer side -----------------------------------------------------------------------------
 
-    def append(self, lines: Sequence[bytes], items: Sequence[Any] | None = None) -> int:
-        """Append encoded rows (each ending in a newline); return how many were accepted.
+    def append(
+        self, lines: Sequence[bytes], items: Sequence[Any] | None = None, counts: Sequence[int] | None = None
+    ) -> int:
+        """Append encoded records (each ending in a newline) in one write; return the rows accepted.
 
-        ``items`` (the decoded rows, one per line) may be kept in memory for the reader.
+        ``counts`` are the rows of each record (default: one each; a packed record holds many).
+        ``items`` (the decoded rows, in order) may be kept in memory for the reader.
         """
+        return self.append_located(lines, items, counts)[0]
+
+    def append_located(
+        self, lines: Sequence[bytes], items: Sequence[Any] | None = None, counts: Sequence[int] | None = None
+    ) -> tuple[int, int, int]:
+        """append(), returning (rows accepted, segment seq, byte offset where the records start)."""
         if not lines:
-            return 0
+            return 0, 0, 0
+        rows = len(lines) if counts is None else sum(counts)
         data = b"".join(lines)
         with self._lock:
             if not self._make_room(len(data)):
-                self._on_drop(len(lines), "spool_full")
-                return 0
+                self._on_drop(rows, "spool_full")
+                return 0, 0, 0
             active = self._segments[-1]
             if active.size and active.size + len(data) > self.segment_bytes:
                 self._rotate()
@@ -167,19 +168,22 @@ class Spool:
                 active.created = self._clock()  # the spool's age counts from the first row written
             write_all(self._active_fd, data)
             if items is not None:
-                self._cache.add(active.seq, active.size, list(lines), list(items))
+                per_line = None if counts is None else list(counts)
+                self._cache.add(active.seq, active.size, list(lines), list(items), per_line)
+            start = active.size
             active.size += len(data)
-            active.rows += len(lines)
-            self._appended += len(lines)
+            self._bytes += len(data)
+            active.rows += rows
+            self._appended += rows
             if self.fsync_policy == "always":
                 os.fsync(self._active_fd)
             else:
                 self._dirty = True
             self.changed.notify_all()
-        return len(lines)
+        return rows, active.seq, start
 
     def _total_bytes(self) -> int:
-        return sum(segment.size for segment in self._segments)
+        return self._bytes
 
     def _make_room(self, incoming: int) -> bool:
         if self._total_bytes() + incoming <= self.max_bytes:
@@ -204,13 +208,13 @@ class Spool:
 
     def _evict_oldest(self) -> None:
         oldest = self._segments.pop(0)
+        self._bytes -= oldest.size
         unsent = oldest.rows - self._cursor_row
         inflight = self._inflight
         if inflight is not None and inflight.seq == oldest.seq:
             inflight.evicted = True
-            unsent -= len(inflight.lines)  # counted when the flight fails (sent when it succeeds)
-        if self._read_fd is not None and self._read_fd[0] == oldest.seq:
-            self._close_reader()
+            unsent -= inflight.rows  # counted when the flight fails (sent when it succeeds)
+        self._reader.forget(oldest.seq)
         oldest.path.unlink(missing_ok=True)
         self._cursor_offset, self._cursor_row = 0, 0
         self._persist_cursor()
@@ -220,8 +224,12 @@ class Spool:
 
     # --- reader side -----------------------------------------------------------------------------
 
-    def read(self, max_rows: int) -> Batch | None:
-        """The next unacknowledged rows (at most ``max_rows``, one segment), or None when empty."""
+    def read(self, max_rows: int, stop: tuple[int, int] | None = None) -> Batch | None:
+        """The next unacknowledged records of one segment, or None when empty.
+
+        At most ``max_rows`` rows, unless the first record alone holds more (records are not split),
+        and not past the position ``stop`` (seq, offset) if that is ahead of the cursor.
+        """
         with self._lock:
             if self._inflight is not None:
                 raise RuntimeError("the previous batch is neither committed nor abandoned")
@@ -238,43 +246,46 @@ class Spool:
             if cached is not None:
                 batch.lines, batch.items = cached
                 batch.end += sum(len(line) for line in batch.lines)
+                batch.rows = len(batch.items)
                 return batch
-            fd = self._reader_fd(head)
-            pending = b""
-            position = self._cursor_offset
-            while len(batch.lines) < max_rows and position < head.size:
-                chunk = os.pread(fd, min(READ_CHUNK, head.size - position), position)
-                if not chunk:
-                    break
-                position += len(chunk)
-                pending += chunk
-                parts = pending.split(b"\n")
-                pending = parts.pop()
-                room = max_rows - len(batch.lines)
-                taken = parts[:room]
-                batch.lines.extend(line + b"\n" for line in taken)
-                batch.end += sum(len(line) + 1 for line in taken)
-                if len(taken) < len(parts):
-                    break
+            limit = head.size
+            if stop is not None and stop[0] == head.seq and self._cursor_offset < stop[1] < head.size:
+                limit = stop[1]
+            try:
+                self._reader.read(head, self._cursor_offset, batch, max_rows, limit)
+            except BaseException:
+                self._inflight = None  # nothing was taken: the next read() tries again
+                raise
             return batch
 
-    def _reader_fd(self, segment: Segment) -> int:
-        if self._read_fd is not None and self._read_fd[0] == segment.seq:
-            return self._read_fd[1]
-        self._close_reader()
-        fd = os.open(segment.path, os.O_RDONLY)
-        self._read_fd = (segment.seq, fd)
-        return fd
+    def position(self) -> tuple[int, int]:
+        """The cursor: (segment seq, byte offset) of the first record not yet acknowledged."""
+        with self._lock:
+            while self._cursor_offset >= self._segments[0].size and len(self._segments) > 1:
+                self._drop_consumed_head()
+            return self._segments[0].seq, self._cursor_offset
 
-    def _close_reader(self) -> None:
-        if self._read_fd is not None:
-            os.close(self._read_fd[1])
-            self._read_fd = None
+    def claim(self, seq: int, start: int, end: int, rows: int, lines: list[bytes]) -> Batch | None:
+        """Take the records at [start, end) of segment ``seq`` in flight if the cursor is at ``start``.
+
+        For a reader that already holds the records (the staged batches); None if they are not next.
+        """
+        with self._lock:
+            if self._inflight is not None:
+                raise RuntimeError("the previous batch is neither committed nor abandoned")
+            while self._cursor_offset >= self._segments[0].size and len(self._segments) > 1:
+                self._drop_consumed_head()
+            head = self._segments[0]
+            if head.seq != seq or self._cursor_offset != start or end > head.size:
+                return None
+            batch = Batch(seq, start, end, self._cursor_row, lines, rows=rows)
+            self._inflight = batch
+            return batch
 
     def _drop_consumed_head(self) -> None:
         head = self._segments.pop(0)
-        if self._read_fd is not None and self._read_fd[0] == head.seq:
-            self._close_reader()
+        self._bytes -= head.size
+        self._reader.forget(head.seq)
         head.path.unlink(missing_ok=True)
         self._cursor_offset, self._cursor_row = 0, 0
         self._persist_cursor()
@@ -283,12 +294,12 @@ class Spool:
         """The batch reached QuestDB (or the dead-letter file): move the cursor past it."""
         with self._lock:
             self._inflight = None
-            self._settled += len(batch.lines)
+            self._settled += batch.rows
             self.changed.notify_all()
             if batch.evicted:
                 return
             self._cursor_offset = batch.end
-            self._cursor_row = batch.start_row + len(batch.lines)
+            self._cursor_row = batch.start_row + batch.rows
             head = self._segments[0]
             if self._cursor_offset >= head.size and len(self._segments) > 1:
                 self._drop_consumed_head()
@@ -300,19 +311,19 @@ class Spool:
         with self._lock:
             self._inflight = None
             if batch.evicted:
-                self._settled += len(batch.lines)
+                self._settled += batch.rows
                 self.changed.notify_all()
-        if batch.evicted and batch.lines:
-            self._on_drop(len(batch.lines), "spool_full")
+        if batch.evicted and batch.rows:
+            self._on_drop(batch.rows, "spool_full")
 
     def release(self, batch: Batch) -> None:
         """Put an undelivered batch back: the next read() starts at the same rows again."""
         with self._lock:
             if self._inflight is batch:
                 self._inflight = None
-            if batch.evicted and batch.lines:
-                self._settled += len(batch.lines)
-                self._on_drop(len(batch.lines), "spool_full")
+            if batch.evicted and batch.rows:
+                self._settled += batch.rows
+                self._on_drop(batch.rows, "spool_full")
             self.changed.notify_all()
 
     def appended_total(self) -> int:
@@ -332,9 +343,7 @@ class Spool:
 
     def _persist_cursor(self) -> None:
         seq = self._segments[0].seq if self._segments else self._load_cursor()[0]
-        tmp = self.directory / (CURSOR_FILE + ".tmp")
-        tmp.write_text(json.dumps({"seq": seq, "offset": self._cursor_offset, "row": self._cursor_row}))
-        os.replace(tmp, self.directory / CURSOR_FILE)
+        self._cursor_file.store(seq, self._cursor_offset, self._cursor_row)
 
     # --- housekeeping ----------------------------------------------------------------------------
 
@@ -352,7 +361,7 @@ class Spool:
             return SpoolStats(rows, self._total_bytes(), len(self._segments), age)
 
     def maybe_sync(self) -> None:
-        """fsync the active segment if the ``interval`` policy is due (called by the sender thread)."""
+        """fsync the active segment if the ``interval`` policy is due (the client's fsync thread)."""
         if self.fsync_policy != "interval" or not self._dirty:
             return
         if time.monotonic() - self._last_sync < self.fsync_interval:
@@ -387,5 +396,6 @@ class Spool:
                 return
             os.close(self._active_fd)
             self._active_fd = -1
-            self._close_reader()
+            self._reader.close()
+            self._cursor_file.close()
             os.close(self._lock_fd)

@@ -149,6 +149,19 @@ def _row(table: str, i: int) -> tuple[dict[str, str], dict[str, Any]]:
             "gap_detected": i % 19 == 0,
             "gap_duration_seconds": (i % 19) / 2,
         }
+    if table == "collector_metrics":
+        return {"host": f"host{i % 3}", "env": env}, {
+            "rows_sent": i * 100,
+            "rows_spooled": i % 50,
+            "spool_bytes": (i % 50) * 256,
+            "spool_age_seconds": (i % 40) / 8,
+            "flush_latency_ms": (i % 300) / 16,
+            "retries": i // 100,
+            "rejects": i // 1000,
+            "drops": i // 1500,
+        }
+    if table != "trading_metrics":
+        raise ValueError(f"no test rows for table {table}")
     return {
         "strategy": f"strat{i % 5}",
         "symbol": f"SYM{i % 25}",

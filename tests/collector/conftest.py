@@ -12,21 +12,21 @@ import pytest
 
 from collector.config import MonitoringConfig, config_from_mapping
 from tests.support.questdb_server import QuestDBServer
-from tests.support.schema import create_schema
+from tests.support.schema import create_schema, schema
 
-TABLES = ("daemon_metrics", "exchange_status", "pipeline_metrics", "trading_metrics")
+TABLES = tuple(table["name"] for table in schema())  # the four data tables and collector_metrics
 
 
 @pytest.fixture(scope="session")
 def qdb(questdb: QuestDBServer) -> QuestDBServer:
-    """The session's QuestDB with the four monitoring tables."""
+    """The session's QuestDB with the monitoring tables of the role."""
     create_schema(questdb)
     return questdb
 
 
 @pytest.fixture
 def fresh_qdb(fresh_questdb: QuestDBServer) -> QuestDBServer:
-    """A QuestDB of the test's own (to stop and restart), with the four tables."""
+    """A QuestDB of the test's own (to stop and restart), with the monitoring tables."""
     create_schema(fresh_questdb)
     return fresh_questdb
 

@@ -95,6 +95,11 @@ def test_sigterm_flushes_everything_and_exits_0(tmp_path: Path, qdb: QuestDBServ
         for table in ("daemon_metrics", "exchange_status", "pipeline_metrics", "trading_metrics")
     )
     assert total == ticks * rows_per_tick
+    # and its own health: a row at start, every 10 s, and one at stop, sampled before the final flush
+    own_sql = "SELECT rows_sent, rows_spooled FROM collector_metrics WHERE host = %s ORDER BY timestamp"
+    own = pg_query(qdb, own_sql, (host,))
+    assert len(own) >= 2
+    assert own[-1] == (0, total + len(own) - 1)  # nothing was sent before the final flush
 
 
 def test_attach_in_process(tmp_path: Path, qdb: QuestDBServer, host: str) -> None:

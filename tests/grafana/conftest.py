@@ -16,9 +16,9 @@ import pytest
 from tests.grafana import datagen, scenarios
 from tests.grafana.render import ENVS, Rendered, render
 from tests.support.questdb_server import QuestDBServer
-from tests.support.schema import create_schema
+from tests.support.schema import create_schema, schema
 
-TABLES = ("daemon_metrics", "exchange_status", "pipeline_metrics", "trading_metrics", "collector_metrics")
+TABLES = tuple(table["name"] for table in schema())  # the role's tables, collector_metrics included
 
 
 class DevModeQuestDB(QuestDBServer):
@@ -65,7 +65,6 @@ def monitoring(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Monitoring]
     server.start()
     try:
         create_schema(server)
-        server.exec(datagen.COLLECTOR_METRICS_DDL)
         now = (time.time_ns() // datagen.M) * datagen.M
         rows = datagen.load(server.ilp_conf, datagen.history(now, "prod") + scenarios.simulations("prod"))
         for table in TABLES:

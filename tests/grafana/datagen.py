@@ -26,14 +26,6 @@ STRATEGIES: dict[str, tuple[str, str]] = {"daemon-1": ("momentum", "binance"), "
 Row = tuple[str, dict[str, str], dict[str, object], int]
 EXCHANGE_HOST = {exchange: host for host, exchanges in HOSTS.items() for exchange in exchanges}
 
-# collector_metrics is not in roles/questdb/vars/main.yml yet (see the role README's data contract).
-COLLECTOR_METRICS_DDL = (
-    "CREATE TABLE IF NOT EXISTS collector_metrics (timestamp TIMESTAMP, host SYMBOL, env SYMBOL, "
-    "rows_sent LONG, rows_spooled LONG, spool_bytes LONG, spool_age_seconds DOUBLE, flush_latency_ms DOUBLE, "
-    "retries LONG, rejects LONG, drops LONG) TIMESTAMP(timestamp) PARTITION BY DAY WAL "
-    "DEDUP UPSERT KEYS(timestamp, host, env)"
-)
-
 
 @dataclass(frozen=True)
 class Fault:
