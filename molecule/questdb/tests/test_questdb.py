@@ -212,6 +212,38 @@ def test_tables_match_the_schema(questdb: Any, role_vars: dict[str, Any], settin
         assert {row[0] for row in actual if row[2]} == set(table["dedup_upsert_keys"]), f"{name} dedup keys"
 
 
+def test_views_exist_with_their_partitioning_and_ttl(
+    questdb: Any, role_vars: dict[str, Any], settings: dict[str, Any]
+) -> None:
+    views = {
+        row[0]: row[1:]
+        for row in questdb.rows("SELECT view_name, view_status, refresh_type FROM materialized_views()")
+    }
+    tables = {
+        row[0]: row[1:]
+        for row in questdb.rows("SELECT table_name, partitionBy, ttlValue, ttlUnit FROM tables()")
+    }
+    for view in role_vars["_questdb_views"]:
+        name = view["name"]
+        assert name in views, f"{name} missing: {sorted(views)}"
+        assert views[name] == ["valid", "immediate"], f"{name}: {views[name]}"
+        ttl = settings.get("questdb_view_ttl", {}).get(name, view["ttl"])
+        assert tables[name] == [view["partition_by"], int(ttl[:-1]), TTL_UNITS[ttl[-1]]], (
+            f"{name}: {tables[name]}"
+        )
+
+
+def test_a_base_row_reaches_the_rollups(questdb: Any) -> None:
+    host_tag = f"molecule-view-{time.time_ns()}"
+    line = f"daemon_metrics,host={host_tag},env=dev fetch_count=3i,error_count=1i,running=t,cpu_percent=2.5\n"
+    answer = questdb.admin_http(f"{questdb.http_base}/write", method="POST", data=line)
+    assert answer["status"] == 204, answer
+    minute = f"SELECT samples, fetch_count, cpu_percent_sum FROM daemon_metrics_1m WHERE host = '{host_tag}'"
+    assert questdb.poll_rows(minute) == [[1, 3, 2.5]]
+    hour = f"SELECT samples, error_count FROM daemon_metrics_1h WHERE host = '{host_tag}'"
+    assert questdb.poll_rows(hour) == [[1, 1]]
+
+
 def test_ilp_write_then_read(questdb: Any) -> None:
     host_tag = f"molecule-{time.time_ns()}"
     fields = "fetch_count=7i,error_count=0i,running=t,uptime_seconds=1.5"

@@ -1,0 +1,51 @@
+"""The bench in its quickest mode prints the table with every row (and no section failed)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.support.paths import REPO
+
+EXPECTED = [
+    ("Ingest", "MetricsClient.add_many (durable spool)"),
+    ("Ingest", "MetricsClient / raw client (same models)"),
+    ("Latency", "event -> visible in SQL, p99"),
+    ("Footprint", "collector RSS at 1,005 rows/s"),
+    ("Footprint", "collector CPU at 1,005 rows/s"),
+    ("Storage before", "total, 90 days of R (upstream design)"),
+    ("Storage after", "total, 1 days of R"),
+    ("Storage after", "pipeline_metrics_1m (view)"),
+    ("Dashboards", "90d: slowest query p95"),
+    ("Dashboards, rollups", "90d: slowest query p95"),
+]
+
+
+@pytest.mark.bench
+@pytest.mark.timeout(1800)
+def test_quick_bench_prints_every_row(tmp_path: Path) -> None:
+    report = tmp_path / "bench.json"
+    args = ["--quick", "--no-progress", "--json", str(report), "--workdir", str(tmp_path)]
+    args += ["--ingest-rows", "5000", "--latency-seconds", "3", "--footprint-seconds", "3", "--days", "1"]
+    result = subprocess.run(
+        [sys.executable, "-m", "bench", *args],
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        capture_output=True,
+        text=True,
+        timeout=1700,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr[-5000:]
+    out = result.stdout
+    assert "load average (1/5/15 min) at start:" in out
+    for section, metric in EXPECTED:
+        assert metric in out, f"{section}: {metric!r} missing from the table\n{out}"
+    rows = json.loads(report.read_text())["results"]
+    assert not [r for r in rows if r["metric"] == "error"], rows
+    assert {(r["section"], r["metric"]) for r in rows} >= set(EXPECTED)
