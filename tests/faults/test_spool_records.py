@@ -1,0 +1,168 @@
+"""The client's packed spool records and staged buffers under faults: a damaged record on disk, a
+restart with packed records, rows QuestDB or the client refuse in a staged (pre-serialised) batch.
+
+Not marked ``fault``: they are quick and guard the hot path of collector/sink (packed.py,
+staging.py) that tests/collector exercises only end to end.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from collector.models import PipelineMetrics
+from collector.sink.client import MetricsClient
+from collector.sink.deadletter import DeadLetterFile
+from collector.sink.packed import MARK, count_rows, pack_rows, record_rows, unpack_rows
+from collector.sink.rows import Row, RowEncodingError, encode_row
+from collector.sink.spool import Spool
+from tests.collector.conftest import make_config, pg_query, wait_all_wal
+from tests.support.questdb_server import QuestDBServer
+
+T0 = datetime(2025, 6, 1, tzinfo=UTC)
+
+
+def rows(host: str, count: int, start: int = 0) -> list[PipelineMetrics]:
+    return [
+        PipelineMetrics(
+            timestamp=T0 + timedelta(seconds=start + i),
+            host=host,
+            env="dev",
+            exchange="okx",
+            symbol="BTC/USDT:USDT",
+            data_type="oi",
+            records_count=i,
+            bytes_written=2 * i,
+            latency_ms=0.5 * i,
+        )
+        for i in range(count)
+    ]
+
+
+def test_packed_records_round_trip_exact_types_and_are_counted() -> None:
+    row = Row(
+        "t", 10**18, {"s": "ä ß\n,="}, {"i": 2**62, "f": 1.0, "b": False, "x": "a\nb", "n": None}, {"ts": 5}
+    )
+    record = pack_rows([row, row._replace(timestamp_ns=1)])
+    assert record.startswith(MARK) and record.count(b"\n") == 1 and record.endswith(b"\n")
+    back = unpack_rows(record)
+    assert back == [row, row._replace(timestamp_ns=1)]
+    assert type(back[0].columns["f"]) is float and type(back[0].columns["i"]) is int
+    assert type(back[0].columns["b"]) is bool
+    assert record_rows(record) == 2 and record_rows(encode_row(row)) == 1
+    data = encode_row(row) + record + encode_row(row) + pack_rows([row] * 5)
+    assert count_rows(data) == 1 + 2 + 1 + 5
+    assert count_rows(data, len(encode_row(row)) + len(record)) == 1 + 5
+
+
+def test_damaged_packed_records_are_refused() -> None:
+    record = bytearray(pack_rows([Row("t", 1, {}, {"v": 1}, {})]))
+    record[-5] ^= 0x01  # one bit of the payload
+    with pytest.raises(RowEncodingError, match="checksum mismatch"):
+        unpack_rows(bytes(record))
+    with pytest.raises(RowEncodingError, match="corrupt packed spool record"):
+        unpack_rows(MARK + b"x y z\n")
+    assert record_rows(MARK + b"many rows\n") == 1  # a damaged header stands for one record
+
+
+@pytest.mark.parametrize("value", [math.nan, math.inf, "bad \udcff", b"bytes", object(), [1]])
+def test_rows_the_json_encoding_refused_are_still_refused_at_add_time(tmp_path: Path, value: object) -> None:
+    client = MetricsClient(make_config(tmp_path, None))
+    try:
+        good = Row("daemon_metrics", 1, {"host": "h", "env": "dev"}, {"running": True}, {})
+        assert client.add_rows([good, good._replace(columns={"running": True, "x": value})]) == 1
+        (entry,) = DeadLetterFile(client.config.spool.dead_letter_path()).read()
+        assert str(entry["reason"]).startswith("cannot encode row for table 'daemon_metrics': column 'x'")
+    finally:
+        client.close(0.2)
+
+
+def test_packed_records_survive_a_restart_and_a_damaged_one_is_dead_lettered(
+    tmp_path: Path, qdb: QuestDBServer, host: str
+) -> None:
+    down = MetricsClient(make_config(tmp_path, None))
+    for window in range(3):
+        assert down.add_many(rows(host, 100, start=100 * window)) == 100  # 3 packed records
+    assert down.close(0.2) is False
+    spool = Spool(tmp_path / "spool")
+    assert spool.pending_rows() == 300  # counted from the packed records' headers after the restart
+    spool.close()
+    (segment,) = [p for p in (tmp_path / "spool").glob("*.seg") if p.stat().st_size]
+    data = bytearray(segment.read_bytes())
+    second = data.index(b"\n") + 1
+    data[second + 40] ^= 0x01  # damage the second record's payload
+    segment.write_bytes(bytes(data))
+    config = make_config(tmp_path, qdb)
+    with MetricsClient(config) as up:
+        assert up.flush(30)
+        value = up.metrics.registry.get_sample_value
+        assert value("tradewatch_collector_rows_rejected_total", {"table": "unknown"}) == 100
+    wait_all_wal(qdb)
+    got = pg_query(qdb, "SELECT records_count, count() FROM pipeline_metrics WHERE host = %s", (host,))
+    assert sum(n for _, n in got) == 200
+    (entry,) = DeadLetterFile(config.spool.dead_letter_path()).read()
+    assert "checksum mismatch" in str(entry["reason"]) and str(entry["raw"]).startswith("\x1e100 ")
+
+
+def test_a_staged_batch_isolates_rows_questdb_and_the_client_refuse(
+    tmp_path: Path, qdb: QuestDBServer, host: str
+) -> None:
+    config = make_config(tmp_path, qdb, batch_size=10_000, flush_interval_seconds=60)
+    with MetricsClient(config) as client:
+        client.add_many(rows(host, 5))
+        assert client.flush(30)  # the sender is connected: from now on the producers stage buffers
+        assert client._stager.active
+        ts = int((T0 + timedelta(days=1)).timestamp() * 1e9)
+        good = [
+            Row("daemon_metrics", ts + i * 1000, {"host": host, "env": "dev"}, {"fetch_count": i}, {})
+            for i in range(10)
+        ]
+        cast_error = good[0]._replace(timestamp_ns=ts + 100_000, columns={"fetch_count": "not a number"})
+        bad_name = good[0]._replace(timestamp_ns=ts + 200_000, columns={"bad name\n": 1})
+        assert client.add_rows([*good[:5], cast_error, *good[5:], bad_name]) == 12
+        assert client.flush(60)
+        value = client.metrics.registry.get_sample_value
+        assert value("tradewatch_collector_rows_rejected_total", {"table": "daemon_metrics"}) == 2
+        assert value("tradewatch_collector_rows_sent_total", {"table": "daemon_metrics"}) == 10
+    wait_all_wal(qdb)
+    assert pg_query(qdb, "SELECT count() FROM daemon_metrics WHERE host = %s", (host,)) == [(10,)]
+    reasons = [str(e["reason"]) for e in DeadLetterFile(config.spool.dead_letter_path()).read()]
+    assert len(reasons) == 2
+    assert any("cast error" in r for r in reasons)  # refused by QuestDB, isolated from its batch
+    assert any(r.startswith("client refused the row: Bad string") for r in reasons)  # refused while staging
+
+
+def test_packed_records_never_hold_more_rows_than_a_request(tmp_path: Path) -> None:
+    client = MetricsClient(make_config(tmp_path, None, max_request_rows=3))
+    try:
+        assert client.add_many(rows("h", 10)) == 10
+    finally:
+        client.close(0.2)
+    (segment,) = [p for p in (tmp_path / "spool").glob("*.seg") if p.stat().st_size]
+    assert [record_rows(line) for line in segment.read_bytes().splitlines(keepends=True)] == [3, 3, 3, 1]
+
+
+class _BrokenBuffer:
+    def row(self, *args: object, **kwargs: object) -> None:
+        raise RuntimeError("broken buffer")
+
+    def __len__(self) -> int:
+        return 0
+
+
+def test_a_staging_failure_neither_fails_add_nor_loses_rows(
+    tmp_path: Path, qdb: QuestDBServer, host: str
+) -> None:
+    config = make_config(tmp_path, qdb, batch_size=10_000, flush_interval_seconds=60)
+    with MetricsClient(config) as client:
+        client.add_many(rows(host, 5))
+        assert client.flush(30) and client._stager.active
+        client._stager._factory = _BrokenBuffer  # the rows are spooled before staging breaks
+        assert client.add_many(rows(host, 7, start=5)) == 7
+        assert client.flush(30)
+    wait_all_wal(qdb)
+    assert pg_query(qdb, "SELECT count() FROM pipeline_metrics WHERE host = %s", (host,)) == [(12,)]
+    assert DeadLetterFile(config.spool.dead_letter_path()).read() == []

@@ -1,0 +1,266 @@
+"""No default credential survives a deploy: every role refuses it in every environment, in its
+preflight, naming the variable, before anything changes; and site.yml refuses before any role changes
+a host.
+
+The roles run in check mode against the controller (local connection), one run per role with one
+inventory host per refused case and control hosts with valid settings (tests/security/plays.py
+run_hosts and check_refusals); the grafana role writes into a scratch root, which must stay empty.
+Refused values: empty, the product's default ('quest' for QuestDB, 'admin' and the built-in
+secret_key for Grafana) and the placeholder of the inventories' vault.yml.example. The other secrets
+are distinctive values (tests/security/plays.py SECRETS) that must not appear in the output.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.security.plays import (
+    CONTROLS,
+    QUESTDB_PASSWORDS,
+    SECRETS,
+    Refusal,
+    assert_refused,
+    check_refusals,
+    grafana_scratch,
+    grafana_vars,
+    questdb_vars,
+    run_hosts,
+    run_playbook,
+)
+from tests.support.paths import REPO
+
+ENVS = ["prod", "staging", "dev"]
+# Grafana's built-in [security] secret_key (conf/defaults.ini), known to everybody.
+GRAFANA_DEFAULT_SECRET_KEY = "SW2YcwTIb9zpOOhoPsMm"
+DEFAULTS = {"empty": "", "quest": "quest"}
+# What every inventories/*/group_vars/all/vault.yml.example holds.
+PLACEHOLDER = "CHANGE-ME"
+
+
+def vault_placeholders() -> set[str]:
+    """The values of every inventory's vault.yml.example: what a copied, unedited vault holds."""
+    found: set[str] = set()
+    for example in sorted((REPO / "inventories").glob("*/group_vars/all/vault.yml.example")):
+        found |= {str(value) for value in yaml.safe_load(example.read_text()).values()}
+    return found
+
+
+def test_vault_examples_hold_one_placeholder() -> None:
+    """The refusals below test PLACEHOLDER; a new placeholder must be added to them."""
+    assert vault_placeholders() == {PLACEHOLDER}
+
+
+# ---- questdb, collector, backup: every env x every refused value -------------------------------
+BAD_VALUES = {**DEFAULTS, "placeholder": PLACEHOLDER}
+QUESTDB_TASK = "Assert credentials are set and not QuestDB's defaults"
+COLLECTOR_TASK = "Assert the QuestDB password is set"
+BACKUP_TASK = "Assert the QuestDB credentials are set"
+
+
+def test_questdb_refuses_every_default_password(tmp_path: Path) -> None:
+    """Each of the three passwords refused on its own (a failed loop item each), in each env."""
+    cases = {
+        f"{env}-{kind}": Refusal(
+            {"questdb_env": env, **dict.fromkeys(QUESTDB_PASSWORDS, value)},
+            tuple(QUESTDB_PASSWORDS),
+            QUESTDB_TASK,
+        )
+        for env in ENVS
+        for kind, value in BAD_VALUES.items()
+    }
+    run = run_hosts(tmp_path, "questdb.yml", "questdb", questdb_vars(tmp_path, "dev"), cases)
+    check_refusals(run, "questdb", cases, SECRETS)
+    for case in cases:
+        items = {e.result.get("item") for e in run.events[case] if e.status == "failed"}
+        assert items == set(QUESTDB_PASSWORDS), f"{case}: refused {items}"
+
+
+def test_collector_refuses_default_questdb_password(tmp_path: Path) -> None:
+    cases = {
+        f"{env}-{kind}": Refusal(
+            {"collector_env": env, "collector_questdb_password": value},
+            ("collector_questdb_password",),
+            COLLECTOR_TASK,
+        )
+        for env in ENVS
+        for kind, value in BAD_VALUES.items()
+    }
+    settings = {
+        **SECRETS,
+        "collector_env": "dev",
+        "collector_sources": [{"type": "simulate", "name": "daemon", "seed": 1}],
+    }
+    run = run_hosts(tmp_path, "collector.yml", "collectors", settings, cases)
+    check_refusals(run, "collector", cases, SECRETS)
+
+
+def test_backup_refuses_default_questdb_password(tmp_path: Path) -> None:
+    """The backup program logs in to QuestDB's REST API: a default, empty or placeholder password is
+    refused, set on its own or inherited from questdb_http_password (its default)."""
+    name = "backup_questdb_http_password"
+    cases = {kind: Refusal({name: value}, (name,), BACKUP_TASK) for kind, value in BAD_VALUES.items()}
+    cases |= {
+        f"inherited-{kind}": Refusal({"questdb_http_password": value}, (name,), BACKUP_TASK)
+        for kind, value in BAD_VALUES.items()
+    }
+    settings = {k: v for k, v in SECRETS.items() if k != name}  # the control inherits a good one
+    run = run_hosts(tmp_path, "backup.yml", "questdb", settings, cases, tags="backup_timers")
+    check_refusals(run, "backup", cases, SECRETS)
+
+
+# ---- grafana ------------------------------------------------------------------------------------
+VAULT_TASK = "Assert the admin password and secret key come from the vault in {{ grafana_env }}"
+ADMIN_TASK = "Assert an admin password is set"
+DATASOURCE_TASK = "Assert the datasource password is not QuestDB's default in {{ grafana_env }}"
+
+# (env, overrides, task, variable).
+GRAFANA_REFUSED: dict[str, tuple[str, dict[str, Any], str, str]] = {
+    "prod-empty-admin-password": (
+        "prod",
+        {"grafana_admin_password": ""},
+        VAULT_TASK,
+        "grafana_admin_password",
+    ),
+    "staging-empty-admin-password": (
+        "staging",
+        {"grafana_admin_password": ""},
+        VAULT_TASK,
+        "grafana_admin_password",
+    ),
+    "prod-default-admin-password": (
+        "prod",
+        {"grafana_admin_password": "admin"},
+        VAULT_TASK,
+        "grafana_admin_password",
+    ),
+    "staging-default-admin-password": (
+        "staging",
+        {"grafana_admin_password": "admin"},
+        VAULT_TASK,
+        "grafana_admin_password",
+    ),
+    "staging-short-admin-password": (
+        "staging",
+        {"grafana_admin_password": "tw-11-chars"},
+        VAULT_TASK,
+        "grafana_admin_password",
+    ),
+    "prod-placeholder-admin-password": (
+        "prod",
+        {"grafana_admin_password": PLACEHOLDER},
+        VAULT_TASK,
+        "grafana_admin_password",
+    ),
+    "prod-empty-secret-key": ("prod", {"grafana_secret_key": ""}, VAULT_TASK, "grafana_secret_key"),
+    "staging-empty-secret-key": ("staging", {"grafana_secret_key": ""}, VAULT_TASK, "grafana_secret_key"),
+    "prod-default-secret-key": (
+        "prod",
+        {"grafana_secret_key": GRAFANA_DEFAULT_SECRET_KEY},
+        VAULT_TASK,
+        "grafana_secret_key",
+    ),
+    "staging-default-secret-key": (
+        "staging",
+        {"grafana_secret_key": GRAFANA_DEFAULT_SECRET_KEY},
+        VAULT_TASK,
+        "grafana_secret_key",
+    ),
+    "prod-default-datasource-password": (
+        "prod",
+        {"grafana_questdb_pg_password": "quest"},
+        DATASOURCE_TASK,
+        "grafana_questdb_pg_password",
+    ),
+    "staging-default-datasource-password": (
+        "staging",
+        {"grafana_questdb_pg_password": "quest"},
+        DATASOURCE_TASK,
+        "grafana_questdb_pg_password",
+    ),
+    "dev-empty-admin-password": ("dev", {"grafana_admin_password": ""}, ADMIN_TASK, "grafana_admin_password"),
+    "dev-default-admin-password": (
+        "dev",
+        {"grafana_admin_password": "admin"},
+        ADMIN_TASK,
+        "grafana_admin_password",
+    ),
+    "dev-placeholder-admin-password": (
+        "dev",
+        {"grafana_admin_password": PLACEHOLDER},
+        ADMIN_TASK,
+        "grafana_admin_password",
+    ),
+    "dev-default-datasource-password": (
+        "dev",
+        {"grafana_questdb_pg_password": "quest"},
+        DATASOURCE_TASK,
+        "grafana_questdb_pg_password",
+    ),
+}
+
+
+def test_grafana_refuses_default_credentials(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    cases = {
+        case: Refusal({"grafana_env": env, **overrides}, (variable,), task)
+        for case, (env, overrides, task, variable) in GRAFANA_REFUSED.items()
+    }
+    settings = {**grafana_vars("prod", {}), **grafana_scratch(root)}
+    controls = {
+        **CONTROLS,
+        "control-staging": {"grafana_env": "staging"},
+        "control-dev": {"grafana_env": "dev"},
+    }
+    run = run_hosts(tmp_path, "grafana.yml", "grafana", settings, cases, controls, tags="grafana_run")
+    check_refusals(run, "grafana", cases, SECRETS)
+    assert not root.exists() or not any(root.iterdir()), "check mode wrote into the scratch root"
+
+
+# ---- site.yml -----------------------------------------------------------------------------------
+def stack_vars(tmp_path: Path, env: str) -> dict[str, Any]:
+    """A whole stack on one host that passes every preflight (Grafana provisioning only, a tiny
+    stand-in for the QuestDB artifact)."""
+    return {
+        **SECRETS,
+        **grafana_vars(env, {}),
+        **questdb_vars(tmp_path, env),
+        "collector_env": env,
+        "grafana_package_source": "none",
+        "grafana_questdb_plugin_source": "none",
+        "grafana_create_account": True,
+        "collector_sources": [{"type": "simulate", "name": "daemon", "seed": 1}],
+    }
+
+
+SITE_DEFAULTS = {
+    "prod": (
+        {"grafana_admin_password": "admin"},
+        "grafana",
+        VAULT_TASK.replace("{{ grafana_env }}", "{env}"),  # the name as Ansible prints it
+        "grafana_admin_password",
+    ),
+    "staging": (
+        {"collector_questdb_password": "quest"},
+        "collector",
+        "Assert the QuestDB password is set",
+        "collector_questdb_password",
+    ),
+}
+
+
+@pytest.mark.parametrize("env", SITE_DEFAULTS)
+def test_site_refuses_a_default_before_any_role_changes_a_host(tmp_path: Path, env: str) -> None:
+    """One default in a later role (Grafana's admin password in prod, the collector's QuestDB password
+    in staging) stops the whole deploy before QuestDB, the first role, is installed."""
+    overrides, role, task, variable = SITE_DEFAULTS[env]
+    variables = {**stack_vars(tmp_path, env), **overrides}
+    hosts = {"probe": ["questdb", "grafana", "collectors"]}
+    run = run_playbook(tmp_path, REPO / "site.yml", hosts, variables, verbosity=1, systemd=True)
+    assert not run.ran("questdb : Ensure the QuestDB group exists"), (
+        "QuestDB was installed before the refusal"
+    )
+    assert_refused(run, task.format(env=env), [variable], role)
