@@ -7,15 +7,34 @@ from typing import Any
 import pytest
 import yaml
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+from ansible_collections.tradewatch.stack.plugins.doc_fragments.questdb import ModuleDocFragment
 from ansible_collections.tradewatch.stack.plugins.modules import questdb_table
 
-DOC = yaml.safe_load(questdb_table.DOCUMENTATION)
 SPEC = questdb_table.argument_spec()
 
 
 def validate(params: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
     result = ArgumentSpecValidator(SPEC).validate(params)
     return result.validated_parameters, [str(err) for err in result.errors]
+
+
+def with_fragments(doc: dict[str, Any]) -> dict[str, Any]:
+    """`doc` with the options and attributes of its doc fragments merged in, as ansible-doc shows it."""
+    assert doc["extends_documentation_fragment"] == [
+        "tradewatch.stack.questdb",
+        "tradewatch.stack.questdb.attributes",
+    ]
+    merged = dict(doc)
+    for var in ("DOCUMENTATION", "ATTRIBUTES"):
+        fragment = yaml.safe_load(getattr(ModuleDocFragment, var))
+        for key in ("options", "attributes"):
+            shared = fragment.get(key) or {}
+            assert not set(shared) & set(doc.get(key) or {}), f"{key} documented twice"
+            merged[key] = {**shared, **(merged.get(key) or {})}
+    return merged
+
+
+DOC = with_fragments(yaml.safe_load(questdb_table.DOCUMENTATION))
 
 
 def test_documentation_yaml() -> None:

@@ -11,9 +11,9 @@ from ansible_collections.tradewatch.stack.plugins.module_utils.questdb_view impo
 from ansible_collections.tradewatch.stack.plugins.modules import questdb_materialized_view as module
 
 from tests.support.paths import REPO
-from tests.unit.test_questdb_table_args import _check_options
+from tests.unit.test_questdb_table_args import _check_options, with_fragments
 
-DOC = yaml.safe_load(module.DOCUMENTATION)
+DOC = with_fragments(yaml.safe_load(module.DOCUMENTATION))
 SPEC = module.argument_spec()
 
 

@@ -7,6 +7,9 @@ Pure Python (no Ansible import) so the unit tests exercise it directly.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Protocol, TypeVar
+
 from ansible_collections.tradewatch.stack.plugins.module_utils.questdb_schema import Column, Table
 from ansible_collections.tradewatch.stack.plugins.module_utils.questdb_types import (
     Ttl,
@@ -15,6 +18,13 @@ from ansible_collections.tradewatch.stack.plugins.module_utils.questdb_types imp
 )
 
 FORCE_HINT = "set force: true to drop and recreate the table (destroys its rows)"
+
+
+class Named(Protocol):
+    name: str
+
+
+S = TypeVar("S", bound=Named)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -69,33 +79,60 @@ def alter_symbol_sql(table: str, column: str, cache: bool | None = None, index: 
 
 
 class Plan:
-    """What converging a table takes: SQL, refusals (not alterable in place) and warnings."""
+    """What converging a table (or a view) takes: SQL, refusals (not alterable in place) and warnings.
 
-    def __init__(self) -> None:
+    `kind` names the object in messages; `hint` ends the refusal message (how to apply them anyway).
+    """
+
+    def __init__(self, kind: str = "table", hint: str = FORCE_HINT) -> None:
         self.queries: list[str] = []
         self.refusals: list[str] = []
         self.warnings: list[str] = []
         self.recreate = False
+        self.kind = kind
+        self.hint = hint
 
-    def refusal_message(self, table: str) -> str:
-        return f"{table}: {'; '.join(self.refusals)}; {FORCE_HINT}"
+    def refusal_message(self, name: str) -> str:
+        return f"{name}: {'; '.join(self.refusals)}; {self.hint}"
+
+    def create_or_recreate(
+        self,
+        spec: S,
+        current: S | None,
+        force: bool,
+        sql: tuple[Callable[[S], str], Callable[[str], str]],
+        refusals: Callable[[S, S], list[str]],
+        consequence: str,
+    ) -> S | None:
+        """The first step of a plan: create a missing object; else record the differences QuestDB
+        cannot apply in place (`refusals`) and, with `force`, drop and recreate it, warning of the
+        `consequence`. `sql` is (create_sql(spec), drop_sql(name)).
+
+        Return `current` when it is to be altered in place, None when the plan is complete.
+        """
+        create_sql, drop_sql = sql
+        if current is None:
+            self.queries.append(create_sql(spec))
+            return None
+        self.refusals = refusals(spec, current)
+        if not self.refusals:
+            return current
+        if force:
+            self.recreate = True
+            self.queries += [drop_sql(current.name), create_sql(spec)]
+            self.warnings.append(
+                f"{spec.name}: force: true drops and recreates the {self.kind} because"
+                f" {'; '.join(self.refusals)}; {consequence}"
+            )
+        return None
 
 
 def plan_changes(spec: Table, current: Table | None, force: bool = False) -> Plan:
     """SQL that turns `current` (None: no table) into `spec`; refusals if that needs a recreation."""
     plan = Plan()
+    sql = (create_table_sql, drop_table_sql)
+    current = plan.create_or_recreate(spec, current, force, sql, _refusals, "all its rows are deleted")
     if current is None:
-        plan.queries.append(create_table_sql(spec))
-        return plan
-    plan.refusals = _refusals(spec, current)
-    if plan.refusals:
-        if force:
-            plan.recreate = True
-            plan.queries += [drop_table_sql(current.name), create_table_sql(spec)]
-            plan.warnings.append(
-                f"{spec.name}: force: true drops and recreates the table because"
-                f" {'; '.join(plan.refusals)}; all its rows are deleted"
-            )
         return plan
     table = current.name
     for col in spec.columns:

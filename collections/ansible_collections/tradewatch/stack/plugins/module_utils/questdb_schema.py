@@ -14,13 +14,12 @@ from ansible_collections.tradewatch.stack.plugins.module_utils.questdb_types imp
     TIMESTAMP_TYPES,
     SchemaError,
     Ttl,
+    declared_ttl,
     is_array_type,
     normalize_type,
-    parse_ttl,
     quote_ident,
     server_type,
     ttl_from_server,
-    ttl_partition_error,
     ttl_short,
     validate_identifier,
 )
@@ -151,13 +150,7 @@ def build_spec(params: dict[str, Any]) -> Table:
 
     keys = _build_dedup_keys(name, params.get("dedup_upsert_keys") or [], columns, timestamp, wal)
 
-    try:
-        ttl = parse_ttl(params.get("ttl"))
-    except SchemaError as exc:
-        raise SchemaError(f"{name}: {exc}") from None
-    problem = ttl_partition_error(ttl, partition_by)
-    if problem:
-        raise SchemaError(f"{name}: {problem}")
+    ttl = declared_ttl(name, params.get("ttl"), partition_by)
     return Table(name, columns, timestamp, partition_by, bool(wal), keys, ttl)
 
 

@@ -309,6 +309,23 @@ def ttl_partition_error(ttl: Ttl | None, partition_by: str) -> str | None:
     return f"TTL {ttl.short()} is not a whole multiple of the partition size ({partition_by})"
 
 
+def declared_ttl(name: str, value: object, partition_by: str | None) -> Ttl | None:
+    """The TTL declared for table or view `name` (parse_ttl), checked against its partitioning
+    (ttl_partition_error; None: not declared, which a TTL needs). Raise SchemaError naming `name`."""
+    try:
+        ttl = parse_ttl(value)
+    except SchemaError as exc:
+        raise SchemaError(f"{name}: {exc}") from None
+    if ttl is None:
+        return None
+    if partition_by is None:
+        raise SchemaError(f"{name}: a ttl needs partition_by (a TTL must be a multiple of the partition)")
+    problem = ttl_partition_error(ttl, partition_by)
+    if problem:
+        raise SchemaError(f"{name}: {problem}")
+    return ttl
+
+
 def ttl_removable(partition_by: str) -> bool:
     """QuestDB 9.3.4 rejects SET TTL 0 (any unit) on MONTH- and YEAR-partitioned tables."""
     return partition_by not in ("MONTH", "YEAR")

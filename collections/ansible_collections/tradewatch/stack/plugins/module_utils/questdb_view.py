@@ -24,10 +24,9 @@ from ansible_collections.tradewatch.stack.plugins.module_utils.questdb_types imp
     PARTITION_UNITS,
     SchemaError,
     Ttl,
-    parse_ttl,
+    declared_ttl,
     quote_ident,
     ttl_from_server,
-    ttl_partition_error,
     ttl_removable,
     ttl_short,
     validate_identifier,
@@ -94,10 +93,6 @@ class View:
         return out
 
 
-def absent_view(name: str) -> dict[str, Any]:
-    return {"name": name, "exists": False}
-
-
 # ---------------------------------------------------------------------------------------------
 # Declared state
 # ---------------------------------------------------------------------------------------------
@@ -119,16 +114,7 @@ def build_view_spec(params: dict[str, Any]) -> View:
         partition_by = str(partition_by).upper()
         if partition_by not in VIEW_PARTITIONS:
             raise SchemaError(f"{name}: partition_by must be one of {', '.join(VIEW_PARTITIONS)}")
-    try:
-        ttl = parse_ttl(params.get("ttl"))
-    except SchemaError as exc:
-        raise SchemaError(f"{name}: {exc}") from None
-    if ttl is not None:
-        if partition_by is None:
-            raise SchemaError(f"{name}: a ttl needs partition_by (a TTL must be a multiple of the partition)")
-        problem = ttl_partition_error(ttl, partition_by)
-        if problem:
-            raise SchemaError(f"{name}: {problem}")
+    ttl = declared_ttl(name, params.get("ttl"), partition_by)
     refresh = str(params.get("refresh") or "immediate").lower()
     if refresh not in REFRESH_MODES:
         raise SchemaError(f"{name}: refresh must be one of {', '.join(REFRESH_MODES)}")
@@ -235,19 +221,11 @@ def _refusals(spec: View, current: View) -> list[str]:
 
 def plan_view(spec: View, current: View | None, force: bool = False) -> Plan:
     """SQL that turns `current` (None: no view) into `spec`; refusals when that needs a recreation."""
-    plan = Plan()
+    plan = Plan("view", RECREATE_HINT)
+    sql = (create_view_sql, drop_view_sql)
+    consequence = "it is rebuilt from its base table, and views built on it become invalid"
+    current = plan.create_or_recreate(spec, current, force, sql, _refusals, consequence)
     if current is None:
-        plan.queries.append(create_view_sql(spec))
-        return plan
-    plan.refusals = _refusals(spec, current)
-    if plan.refusals:
-        if force:
-            plan.recreate = True
-            plan.queries += [drop_view_sql(current.name), create_view_sql(spec)]
-            plan.warnings.append(
-                f"{spec.name}: force: true drops and recreates the view because {'; '.join(plan.refusals)};"
-                " it is rebuilt from its base table, and views built on it become invalid"
-            )
         return plan
     if spec.ttl != current.ttl:
         plan.queries.append(set_view_ttl_sql(current.name, spec.ttl))

@@ -24,42 +24,15 @@ description:
     not refreshed by this module (C(REFRESH MATERIALIZED VIEW ... FULL) would rebuild it from the base
     table only).
   - The base table (or view) must exist before the view is created; declare views after their bases.
+  - After changing the view the module waits up to O(timeout) seconds until QuestDB has applied its
+    pending WAL transactions, and fails if it is suspended.
   - Names are matched case-insensitively, like QuestDB does, and must match C(^[A-Za-z_][A-Za-z0-9_]{0,126}$).
 author:
   - tradewatch developers
-requirements:
-  - A QuestDB 9.x server reachable over HTTP from the target host (materialized views appeared in 8.3).
-    No Python library beyond the standard library and Ansible's own module_utils.
-attributes:
-  check_mode:
-    support: full
-    description: Runs no statement that changes anything; returns the statements it would run.
-  diff_mode:
-    support: full
-    description: Returns the view's state before and after.
+extends_documentation_fragment:
+  - tradewatch.stack.questdb
+  - tradewatch.stack.questdb.attributes
 options:
-  url:
-    description: Base URL of QuestDB's HTTP server (REST API).
-    type: str
-    default: http://127.0.0.1:9000
-  user:
-    description: User for HTTP basic auth (QuestDB's C(http.user)). Omit when the server has no auth.
-    type: str
-    aliases: [login_user]
-  password:
-    description: Password for HTTP basic auth (QuestDB's C(http.password)).
-    type: str
-    aliases: [login_password]
-  timeout:
-    description:
-      - Seconds to wait for each HTTP request, and for QuestDB to apply the view's pending WAL
-        transactions after it is changed.
-    type: float
-    default: 30
-  validate_certs:
-    description: Verify the server's TLS certificate when O(url) is https.
-    type: bool
-    default: true
   name:
     description: Name of the view (case-insensitive).
     type: str
@@ -109,6 +82,8 @@ options:
         holds is lost, and views built on this one become invalid.
     type: bool
     default: false
+notes:
+  - Materialized views appeared in QuestDB 8.3.
 seealso:
   - module: tradewatch.stack.questdb_table
   - name: QuestDB materialized views
@@ -175,28 +150,24 @@ diff:
   type: dict
 """
 
-from typing import Any, NoReturn
+from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.tradewatch.stack.plugins.module_utils.questdb import (
+    Declarative,
+    ModuleRun,
     TableInfo,
-    client_from_params,
     find_table,
-    questdb_common_argument_spec,
-    wait_wal,
+    managed_argument_spec,
+    run_module,
 )
 from ansible_collections.tradewatch.stack.plugins.module_utils.questdb_http import (
     QuestDBClient,
     QuestDBError,
 )
-from ansible_collections.tradewatch.stack.plugins.module_utils.questdb_types import (
-    SchemaError,
-    validate_identifier,
-)
+from ansible_collections.tradewatch.stack.plugins.module_utils.questdb_types import validate_identifier
 from ansible_collections.tradewatch.stack.plugins.module_utils.questdb_view import (
-    RECREATE_HINT,
     View,
-    absent_view,
     build_view_spec,
     comparable_view,
     drop_view_sql,
@@ -207,17 +178,14 @@ from ansible_collections.tradewatch.stack.plugins.module_utils.questdb_view impo
 
 
 def argument_spec() -> dict[str, Any]:
-    spec = questdb_common_argument_spec()
+    spec = managed_argument_spec("view")
     spec.update(
-        name={"type": "str", "required": True, "aliases": ["view"]},
-        state={"type": "str", "default": "present", "choices": ["present", "absent"]},
         query={"type": "str"},
         base_table={"type": "str"},
         partition_by={"type": "str", "choices": ["HOUR", "DAY", "WEEK", "MONTH", "YEAR"]},
         ttl={"type": "str"},
         refresh={"type": "str", "default": "immediate", "choices": ["immediate", "manual", "timer"]},
         refresh_every={"type": "str"},
-        force={"type": "bool", "default": False},
     )
     return spec
 
@@ -233,20 +201,11 @@ def read_view(client: QuestDBClient, info: TableInfo) -> View:
     return view_from_server(info.row, rows[0])
 
 
-class ViewModule:
-    """One run: read the view, plan, act (unless check mode), report."""
+class ViewModule(ModuleRun[View]):
+    """One run: read the view, plan, act (unless check mode), report (module_utils/questdb.py)."""
 
-    def __init__(self, module: AnsibleModule) -> None:
-        self.module = module
-        self.params = module.params
-        self.name: str = module.params["name"]
-        self.client: QuestDBClient = client_from_params(module.params)
-        self.timeout = float(module.params["timeout"])
-        self.executed: list[str] = []
-
-    def fail(self, msg: str, **extra: Any) -> NoReturn:
-        self.module.fail_json(msg=msg, queries=self.executed, **extra)
-        raise AssertionError(msg)  # not reached: fail_json exits
+    kind = "view"
+    functions = Declarative(build_view_spec, plan_view, predicted_view, drop_view_sql)
 
     def current(self) -> View | None:
         info = find_table(self.client, self.name)
@@ -256,65 +215,17 @@ class ViewModule:
             self.fail(f"{self.name}: {info.name} is a {info.kind}, not a materialized view")
         return read_view(self.client, info)
 
-    def run(self, queries: list[str]) -> None:
-        if self.module.check_mode:
-            return
-        for sql in queries:
-            self.client.exec(sql)
-            self.executed.append(sql)
+    def comparable(self, spec: View, state: dict[str, Any]) -> dict[str, Any]:
+        # The partitioning only when it is declared (else QuestDB picks it from the SAMPLE BY interval).
+        return comparable_view(state, spec.partition_by is not None)
 
-    def absent(self) -> dict[str, Any]:
-        current = self.current()
-        queries = [drop_view_sql(current.name)] if current is not None else []
-        self.run(queries)
-        before = current.as_dict() if current is not None else absent_view(self.name)
-        return self.result(queries, before, absent_view(self.name))
+    def unchanged_state(self, current: View, predicted: dict[str, Any]) -> dict[str, Any]:
+        return current.as_dict()
 
-    def present(self) -> dict[str, Any]:
-        try:
-            spec = build_view_spec(self.params)
-        except SchemaError as exc:
-            self.fail(str(exc))
-        current = self.current()
-        plan = plan_view(spec, current, force=self.params["force"])
-        if plan.refusals and not plan.recreate:
-            self.fail(
-                f"{current.name if current else spec.name}: {'; '.join(plan.refusals)}; {RECREATE_HINT}"
-            )
-        for warning in plan.warnings:
-            self.module.warn(warning)
-        before = current.as_dict() if current is not None else absent_view(self.name)
-        after = predicted_view(spec, current, plan).as_dict()
-        self.run(plan.queries)
-        if plan.queries and not self.module.check_mode:
-            after = self.read_back(after, spec.partition_by is not None)
-        elif current is not None and not plan.queries:
-            after = current.as_dict()
-        return self.result(plan.queries, before, after)
-
-    def read_back(self, predicted: dict[str, Any], with_partition: bool) -> dict[str, Any]:
-        """The state after the changes, read from the server; warn if it is not the predicted one."""
-        pending = wait_wal(self.client, self.name, self.timeout)
-        if pending:
-            self.module.warn(
-                f"{self.name}: {pending} WAL transaction(s) still pending after {self.timeout:g}s"
-            )
-        actual = self.current()
-        if actual is None:
-            self.fail(f"{self.name}: the view is missing after {self.executed[-1]!r}")
-        state = actual.as_dict()
-        if comparable_view(state, with_partition) != comparable_view(predicted, with_partition):
-            self.module.warn(
-                f"{self.name}: the state read back differs from the declared one; server: {state};"
-                f" declared: {predicted}"
-            )
-        return state
-
-    def result(self, queries: list[str], before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
-        out: dict[str, Any] = {"changed": bool(queries), "queries": list(queries), "state": after}
-        if self.module._diff:
-            out["diff"] = {"before": before, "after": after}
-        return out
+    def read_back(self, spec: View, predicted: dict[str, Any]) -> dict[str, Any]:
+        # current() does not wait for the view's WAL (it reads before any change): wait here.
+        self.wait(self.name)
+        return super().read_back(spec, predicted)
 
 
 def main() -> None:
@@ -323,18 +234,7 @@ def main() -> None:
         supports_check_mode=True,
         required_if=[("state", "present", ("query",)), ("refresh", "timer", ("refresh_every",))],
     )
-    try:
-        validate_identifier("view name", module.params["name"])
-        runner = ViewModule(module)
-    except (SchemaError, QuestDBError) as exc:
-        module.fail_json(msg=str(exc), queries=[])
-        return
-    try:
-        result = runner.absent() if module.params["state"] == "absent" else runner.present()
-    except QuestDBError as exc:
-        runner.fail(str(exc))
-        return
-    module.exit_json(**result)
+    run_module(module, ViewModule)
 
 
 if __name__ == "__main__":

@@ -31,39 +31,10 @@ description:
     C(^[A-Za-z_][A-Za-z0-9_]{0,126}$); they are double-quoted in SQL, so keywords such as C(symbol) work.
 author:
   - tradewatch developers
-requirements:
-  - A QuestDB 9.x server reachable over HTTP from the target host. No Python library beyond the
-    standard library and Ansible's own module_utils.
-attributes:
-  check_mode:
-    support: full
-    description: Runs no statement that changes anything; returns the statements it would run.
-  diff_mode:
-    support: full
-    description: Returns the table's state before and after.
+extends_documentation_fragment:
+  - tradewatch.stack.questdb
+  - tradewatch.stack.questdb.attributes
 options:
-  url:
-    description: Base URL of QuestDB's HTTP server (REST API).
-    type: str
-    default: http://127.0.0.1:9000
-  user:
-    description: User for HTTP basic auth (QuestDB's C(http.user)). Omit when the server has no auth.
-    type: str
-    aliases: [login_user]
-  password:
-    description: Password for HTTP basic auth (QuestDB's C(http.password)).
-    type: str
-    aliases: [login_password]
-  timeout:
-    description:
-      - Seconds to wait for each HTTP request, and for QuestDB to apply the pending WAL transactions
-        of the table before it is read and after it is changed.
-    type: float
-    default: 30
-  validate_certs:
-    description: Verify the server's TLS certificate when O(url) is https.
-    type: bool
-    default: true
   name:
     description: Name of the table (case-insensitive).
     type: str
@@ -243,19 +214,16 @@ diff:
     after: {name: daemon_metrics, exists: true, ttl: 90d}
 """
 
-from typing import Any, NoReturn
+from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.tradewatch.stack.plugins.module_utils.questdb import (
-    client_from_params,
+    Declarative,
+    ModuleRun,
     find_table,
-    questdb_common_argument_spec,
+    managed_argument_spec,
     read_table,
-    wait_wal,
-)
-from ansible_collections.tradewatch.stack.plugins.module_utils.questdb_http import (
-    QuestDBClient,
-    QuestDBError,
+    run_module,
 )
 from ansible_collections.tradewatch.stack.plugins.module_utils.questdb_plan import (
     drop_table_sql,
@@ -264,21 +232,14 @@ from ansible_collections.tradewatch.stack.plugins.module_utils.questdb_plan impo
 )
 from ansible_collections.tradewatch.stack.plugins.module_utils.questdb_schema import (
     Table,
-    absent_state,
     build_spec,
     comparable,
-)
-from ansible_collections.tradewatch.stack.plugins.module_utils.questdb_types import (
-    SchemaError,
-    validate_identifier,
 )
 
 
 def argument_spec() -> dict[str, Any]:
-    spec = questdb_common_argument_spec()
+    spec = managed_argument_spec("table")
     spec.update(
-        name={"type": "str", "required": True, "aliases": ["table"]},
-        state={"type": "str", "default": "present", "choices": ["present", "absent"]},
         timestamp={"type": "str"},
         partition_by={"type": "str", "choices": ["NONE", "HOUR", "DAY", "WEEK", "MONTH", "YEAR"]},
         wal={"type": "bool"},
@@ -296,25 +257,15 @@ def argument_spec() -> dict[str, Any]:
                 "index": {"type": "bool"},
             },
         },
-        force={"type": "bool", "default": False},
     )
     return spec
 
 
-class TableModule:
-    """One run: read the table, plan, act (unless check mode), report."""
+class TableModule(ModuleRun[Table]):
+    """One run: read the table, plan, act (unless check mode), report (module_utils/questdb.py)."""
 
-    def __init__(self, module: AnsibleModule) -> None:
-        self.module = module
-        self.params = module.params
-        self.name: str = module.params["name"]
-        self.client: QuestDBClient = client_from_params(module.params)
-        self.timeout = float(module.params["timeout"])
-        self.executed: list[str] = []
-
-    def fail(self, msg: str, **extra: Any) -> NoReturn:
-        self.module.fail_json(msg=msg, queries=self.executed, **extra)
-        raise AssertionError(msg)  # not reached: fail_json exits
+    kind = "table"
+    functions = Declarative(build_spec, plan_changes, predicted_state, drop_table_sql)
 
     def current(self) -> Table | None:
         info = find_table(self.client, self.name)
@@ -327,80 +278,13 @@ class TableModule:
             info = find_table(self.client, self.name) or info
         return read_table(self.client, info)
 
-    def wait(self, name: str) -> None:
-        pending = wait_wal(self.client, name, self.timeout)
-        if pending:
-            self.module.warn(
-                f"{name}: {pending} WAL transaction(s) still pending after {self.timeout:g}s;"
-                " the state read may not show the latest changes"
-            )
-
-    def run(self, queries: list[str]) -> None:
-        if self.module.check_mode:
-            return
-        for sql in queries:
-            self.client.exec(sql)
-            self.executed.append(sql)
-
-    def absent(self) -> dict[str, Any]:
-        current = self.current()
-        queries = [drop_table_sql(current.name)] if current is not None else []
-        self.run(queries)
-        before = current.as_dict() if current is not None else absent_state(self.name)
-        return self.result(queries, before, absent_state(self.name))
-
-    def present(self) -> dict[str, Any]:
-        try:
-            spec = build_spec(self.params)
-        except SchemaError as exc:
-            self.fail(str(exc))
-        current = self.current()
-        plan = plan_changes(spec, current, force=self.params["force"])
-        if plan.refusals and not plan.recreate:
-            self.fail(plan.refusal_message(current.name if current is not None else spec.name))
-        for warning in plan.warnings:
-            self.module.warn(warning)
-        before = current.as_dict() if current is not None else absent_state(self.name)
-        after = predicted_state(spec, current, plan).as_dict()
-        self.run(plan.queries)
-        if plan.queries and not self.module.check_mode:
-            after = self.read_back(after)
-        return self.result(plan.queries, before, after)
-
-    def read_back(self, predicted: dict[str, Any]) -> dict[str, Any]:
-        """The state after the changes, read from the server; warn if it is not the predicted one."""
-        actual = self.current()
-        if actual is None:
-            self.fail(f"{self.name}: the table is missing after {self.executed[-1]!r}")
-        state = actual.as_dict()
-        if comparable(state) != comparable(predicted):
-            self.module.warn(
-                f"{self.name}: the state read back differs from the declared one; server: {state};"
-                f" declared: {predicted}"
-            )
-        return state
-
-    def result(self, queries: list[str], before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
-        out: dict[str, Any] = {"changed": bool(queries), "queries": list(queries), "state": after}
-        if self.module._diff:
-            out["diff"] = {"before": before, "after": after}
-        return out
+    def comparable(self, spec: Table, state: dict[str, Any]) -> dict[str, Any]:
+        return comparable(state)
 
 
 def main() -> None:
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
-    try:
-        validate_identifier("table name", module.params["name"])
-        runner = TableModule(module)
-    except (SchemaError, QuestDBError) as exc:
-        module.fail_json(msg=str(exc), queries=[])
-        return
-    try:
-        result = runner.absent() if module.params["state"] == "absent" else runner.present()
-    except QuestDBError as exc:
-        runner.fail(str(exc))
-        return
-    module.exit_json(**result)
+    run_module(module, TableModule)
 
 
 if __name__ == "__main__":
