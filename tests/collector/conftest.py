@@ -86,3 +86,24 @@ def wait_for_count(server: QuestDBServer, sql: str, expected: int, timeout: floa
         time.sleep(0.2)
     wait_all_wal(server)
     return int(pg_query(server, sql)[0][0])
+
+
+# DEDUP UPSERT KEYS of the data tables: a row counted twice in count() but once here was duplicated.
+DISTINCT = {
+    "daemon_metrics": "timestamp, host, env",
+    "exchange_status": "timestamp, exchange, host, env",
+    "pipeline_metrics": "timestamp, exchange, symbol, data_type, host, env",
+    "trading_metrics": "timestamp, strategy, symbol, venue, env",
+}
+
+
+def counts(server: QuestDBServer, host: str) -> dict[str, tuple[int, int]]:
+    """Per table: (rows, distinct DEDUP keys) of this test's host."""
+    result = {}
+    for table, keys in DISTINCT.items():
+        (total,) = pg_query(server, f"SELECT count() FROM {table} WHERE host = %s", (host,))[0]
+        (distinct,) = pg_query(
+            server, f"SELECT count() FROM (SELECT DISTINCT {keys} FROM {table} WHERE host = %s)", (host,)
+        )[0]
+        result[table] = (int(total), int(distinct))
+    return result

@@ -15,9 +15,8 @@ import yaml
 
 from collector.sink.spool import Spool
 from collector.sources.simulate import SimulatedDaemon
-from tests.collector.conftest import pg_query, questdb_settings, wait_all_wal
+from tests.collector.conftest import counts, pg_query, questdb_settings, wait_all_wal
 from tests.collector.helpers import START
-from tests.collector.test_outage import counts
 from tests.support.paths import REPO
 from tests.support.questdb_server import QuestDBServer
 

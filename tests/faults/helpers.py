@@ -19,9 +19,8 @@ from collector.service.app import build_collectors, validation_factory
 from collector.service.poller import Poller
 from collector.sink.client import MetricsClient
 from collector.sources.simulate import SimulatedDaemon, SimulateSource
-from tests.collector.conftest import make_config, wait_all_wal
+from tests.collector.conftest import counts, make_config, wait_all_wal
 from tests.collector.helpers import START
-from tests.collector.test_outage import counts
 from tests.support.questdb_server import QuestDBServer
 
 TICK_SECONDS = 0.1

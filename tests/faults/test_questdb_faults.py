@@ -1,9 +1,9 @@
 """QuestDB stopped for 60 s, and QuestDB killed with SIGKILL, while the collector ships ~1,000 rows/s.
 
-Extends tests/collector/test_outage.py (a 32 s outage at the simulator's default rate) to the issue's
-figures, and adds the server crash: rows QuestDB acknowledged before it died must still be there
-after it restarts (the WAL is written before the HTTP response), and every row produced arrives
-exactly once in the end (the spool replays the rest; DEDUP UPSERT KEYS absorb what was in doubt).
+The outage at the issue's figures, and the server crash: rows QuestDB acknowledged before it died
+must still be there after it restarts (the WAL is written before the HTTP response), and every row
+produced arrives exactly once in the end (the spool replays the rest; DEDUP UPSERT KEYS absorb what
+was in doubt).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from tests.faults.helpers import delivered, exact_counts, start_load, wait_until
 from tests.support.questdb_server import QuestDBServer
 
 OUTAGE_SECONDS = 60.0
+RETRIES = "tradewatch_collector_flush_retries_total"
 MIN_RATE = 900.0  # rows/s the load must keep up while QuestDB is away
 
 
@@ -36,6 +37,9 @@ def test_questdb_stopped_60s_under_1000_rows_per_second(
         outage = time.monotonic() - stopped_at
         spooled = load.client.spool.pending_rows()
         rate = (load.rows() - rows_at_stop) / outage
+        value = load.client.metrics.registry.get_sample_value
+        retried = [value(RETRIES, {"kind": kind}) for kind in ("transport", "connect")]
+        retries = sum(count or 0 for count in retried)
         fresh_qdb.start()
         time.sleep(1)  # the load goes on against the restarted server for a moment
         load.halt()
@@ -43,11 +47,11 @@ def test_questdb_stopped_60s_under_1000_rows_per_second(
     finally:
         load.halt()
         load.client.close(5)
-    value = load.client.metrics.registry.get_sample_value
     ticks = load.source.next_tick
     assert outage >= OUTAGE_SECONDS
     assert rate >= MIN_RATE, f"the load ran at {rate:.0f} rows/s during the outage"
     assert spooled >= 0.9 * rate * OUTAGE_SECONDS
+    assert retries > 5, "the client did not keep retrying while QuestDB was down"
     assert value("tradewatch_collector_rows_dropped_total", {"reason": "spool_full"}) is None
     got = delivered(fresh_qdb, host)
     assert got == exact_counts(load)  # 0 lost, 0 duplicated, per table
