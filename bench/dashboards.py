@@ -28,10 +28,8 @@ import psycopg
 
 from bench.common import BenchQuestDB, Progress, Result, fmt_ms, percentile, say
 from tests.grafana import macros
-from tests.grafana.datagen import COLLECTOR_METRICS_DDL
 
 RANGES = {"24h": 86_400_000, "7d": 7 * 86_400_000, "30d": 30 * 86_400_000, "90d": 90 * 86_400_000}
-SCREEN_PX = 1800  # dashboard width; a panel gets its share of Grafana's 24 grid columns
 QUERY_P95 = 0.050
 DASHBOARD_P95 = 0.500
 MINUTE_MS, HOUR_MS = 60_000, 3_600_000
@@ -132,16 +130,10 @@ def resolve_variables(
 def panel_queries(dashboard: dict[str, Any], from_ms: int, to_ms: int, variables: dict[str, Any],
                   min_interval: str) -> list[tuple[str, str, int]]:  # fmt: skip
     """(label, expanded SQL, panel interval ms) of every panel target."""
-    out = []
-    for panel in dashboard["panels"]:
-        for target in panel.get("targets", []):
-            resolution = round(panel["gridPos"]["w"] / 24 * SCREEN_PX)
-            interval = macros.panel_interval_ms(
-                from_ms, to_ms, resolution, panel.get("interval") or min_interval
-            )
-            sql = macros.panel_sql(target["rawSql"], variables, from_ms, to_ms, interval)
-            out.append((f"{panel['id']} {panel['title']}", sql, interval))
-    return out
+    return [
+        (f"{q.panel['id']} {q.panel['title']}", q.sql, q.interval_ms)
+        for q in macros.panel_queries(dashboard, from_ms, to_ms, variables, min_interval)
+    ]
 
 
 def run_variant(conn: Connection, queries: list[tuple[str, str, int]], repeats: int,
@@ -189,9 +181,6 @@ def bench_dashboards(
         k: v for k, v in rendered.dashboards().items() if any(p.get("targets") for p in v["panels"])
     }
     min_interval = rendered.provisioning("datasources")["datasources"][0]["jsonData"]["timeInterval"]
-    server.exec(
-        COLLECTOR_METRICS_DDL
-    )  # the self-health dashboard's table (not in the role's schema, nor in R)
     conn = Connection(server.pg_dsn(readonly=True))
     to_ms = end_us // 1000
     results: list[Result] = []

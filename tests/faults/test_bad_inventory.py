@@ -16,13 +16,12 @@ from typing import Any
 
 import pytest
 
-from tests.grafana.render import example_vars
+from tests.grafana.render import example_vars, scratch_settings
 from tests.security.plays import (
     CONTROLS,
     SECRETS,
     Refusal,
     check_refusals,
-    grafana_scratch,
     questdb_vars,
     run_hosts,
 )
@@ -120,7 +119,7 @@ def test_grafana_refuses_bad_inventory_values(tmp_path: Path) -> None:
     settings = {
         **example_vars("dev"),
         **{k: v for k, v in SECRETS.items() if k.startswith("grafana_")},
-        **grafana_scratch(root),
+        **scratch_settings(root),
     }
     # prod-only checks (the vault secrets) need a valid prod host too: the dev example notifies Discord.
     controls = {**CONTROLS, "control-prod": {"grafana_env": "prod"}}

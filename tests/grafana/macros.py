@@ -23,6 +23,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 ALL_VALUE = "$__all"
 
@@ -263,6 +264,35 @@ def panel_sql(
     scoped = {"__interval_ms": interval_ms}
     text = replace_variables(apply_conditional_all(raw_sql, variables), variables, scoped)
     return interpolate(text, BackendQuery(from_ms, to_ms, interval_ms))
+
+
+SCREEN_PX = 1800  # the dashboard's width in pixels; a panel gets its share of the 24 grid columns
+
+
+@dataclass(frozen=True)
+class PanelQuery:
+    panel: Mapping[str, Any]
+    target: Mapping[str, Any]
+    sql: str  # macros and variables expanded as the plugin does for this panel
+    interval_ms: int
+
+
+def panel_queries(
+    dashboard: Mapping[str, Any],
+    from_ms: int,
+    to_ms: int,
+    variables: Mapping[str, Variable],
+    min_interval: str,
+) -> list[PanelQuery]:
+    """Every panel target of `dashboard`, expanded for a time range on a SCREEN_PX-wide screen."""
+    out = []
+    for panel in dashboard["panels"]:
+        for target in panel.get("targets", []):
+            resolution = round(panel["gridPos"]["w"] / 24 * SCREEN_PX)
+            interval = panel_interval_ms(from_ms, to_ms, resolution, panel.get("interval") or min_interval)
+            sql = panel_sql(target["rawSql"], variables, from_ms, to_ms, interval)
+            out.append(PanelQuery(panel, target, sql, interval))
+    return out
 
 
 def alert_sql(raw_sql: str, from_ms: int, to_ms: int, interval_ms: int) -> str:

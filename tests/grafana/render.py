@@ -70,12 +70,10 @@ def ansible_env(tmp: Path) -> dict[str, str]:
     return env
 
 
-def run_role(
-    root: Path, extra_vars: dict[str, Any], check: bool = False, tags: str = ""
-) -> subprocess.CompletedProcess[str]:
-    """Run the role on localhost into `root` with the given variables (JSON extra vars)."""
-    root.mkdir(parents=True, exist_ok=True)
-    overrides = {
+def scratch_settings(root: Path) -> dict[str, Any]:
+    """The grafana role's settings that keep it off the system: no package, plugin or service, every
+    path under `root`, the current user's account."""
+    return {
         "grafana_package_source": "none",
         "grafana_questdb_plugin_source": "none",
         "grafana_manage_service": False,
@@ -84,9 +82,15 @@ def run_role(
         "grafana_config_dir": str(root / "etc"),
         "grafana_data_dir": str(root / "data"),
         "grafana_logs_dir": str(root / "log"),
-        "ansible_python_interpreter": sys.executable,
-        **extra_vars,
     }
+
+
+def run_role(
+    root: Path, extra_vars: dict[str, Any], check: bool = False, tags: str = ""
+) -> subprocess.CompletedProcess[str]:
+    """Run the role on localhost into `root` with the given variables (JSON extra vars)."""
+    root.mkdir(parents=True, exist_ok=True)
+    overrides = {**scratch_settings(root), "ansible_python_interpreter": sys.executable, **extra_vars}
     cmd = [
         str(Path(sys.executable).with_name("ansible-playbook")),
         "-i",

@@ -15,7 +15,6 @@ from tests.grafana.sse import NUMERIC_OIDS, STRING_OIDS, TIME_OIDS
 
 QUERY_DASHBOARDS = ("health", "pipeline", "exchange", "trading", "selfhealth")
 RANGES = {"1h": 3600_000, "24h": 86400_000, "30d": 30 * 86400_000}
-SCREEN_PX = 1800  # the dashboard's width in pixels; a panel gets its share of the 24 grid columns
 
 
 def resolve_variables(
@@ -68,24 +67,19 @@ def test_panel_queries_run_and_return_data(
     variables = resolve_variables(monitoring, dashboard, from_ms, to_ms, {})
     min_interval = rendered["prod"].provisioning("datasources")["datasources"][0]["jsonData"]["timeInterval"]
     problems = []
-    for panel in dashboard["panels"]:
-        for target in panel.get("targets", []):
-            resolution = round(panel["gridPos"]["w"] / 24 * SCREEN_PX)
-            interval = macros.panel_interval_ms(
-                from_ms, to_ms, resolution, panel.get("interval") or min_interval
-            )
-            sql = macros.panel_sql(target["rawSql"], variables, from_ms, to_ms, interval)
-            label = f"{name}/{panel['id']} {panel['title']} ({span})"
-            try:
-                columns, rows, first = monitoring.query(sql)
-                _, _, second = monitoring.query(sql)
-            except Exception as err:  # report every failing panel at once
-                problems.append(f"{label}: {err}\n{sql}")
-                continue
-            query_timings.append((first, second, label))
-            problem = check_result(target, columns, rows)
-            if problem:
-                problems.append(f"{label}: {problem}\n{sql}")
+    for query in macros.panel_queries(dashboard, from_ms, to_ms, variables, min_interval):
+        sql = query.sql
+        label = f"{name}/{query.panel['id']} {query.panel['title']} ({span})"
+        try:
+            columns, rows, first = monitoring.query(sql)
+            _, _, second = monitoring.query(sql)
+        except Exception as err:  # report every failing panel at once
+            problems.append(f"{label}: {err}\n{sql}")
+            continue
+        query_timings.append((first, second, label))
+        problem = check_result(query.target, columns, rows)
+        if problem:
+            problems.append(f"{label}: {problem}\n{sql}")
     assert not problems, "\n\n".join(problems)
 
 

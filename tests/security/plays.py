@@ -10,10 +10,7 @@ on through install and configuration as it would on a managed host.
 
 from __future__ import annotations
 
-import getpass
-import grp
 import json
-import os
 import re
 import subprocess
 import sys
@@ -339,18 +336,3 @@ def check_refusals(run: HostsRun, role: str, cases: dict[str, Refusal], secrets:
     assert problems == [], "\n".join(problems) + "\n\n" + run.output[-20000:]
     leaked = [name for name, value in secrets.items() if value and value in run.output]
     assert leaked == [], f"secrets in the output: {leaked}"
-
-
-def grafana_scratch(root: Path) -> dict[str, Any]:
-    """The grafana role's settings that keep it off the system: no package, plugin or service, every
-    path under `root`, the current user's account (as tests/grafana/render.py run_role)."""
-    return {
-        "grafana_package_source": "none",
-        "grafana_questdb_plugin_source": "none",
-        "grafana_manage_service": False,
-        "grafana_user": getpass.getuser(),
-        "grafana_group": grp.getgrgid(os.getgid()).gr_name,
-        "grafana_config_dir": str(root / "etc"),
-        "grafana_data_dir": str(root / "data"),
-        "grafana_logs_dir": str(root / "log"),
-    }

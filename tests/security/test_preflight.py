@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.grafana.render import scratch_settings
 from tests.security.plays import (
     CONTROLS,
     QUESTDB_PASSWORDS,
@@ -25,7 +26,6 @@ from tests.security.plays import (
     Refusal,
     assert_refused,
     check_refusals,
-    grafana_scratch,
     grafana_vars,
     questdb_vars,
     run_hosts,
@@ -209,7 +209,7 @@ def test_grafana_refuses_default_credentials(tmp_path: Path) -> None:
         case: Refusal({"grafana_env": env, **overrides}, (variable,), task)
         for case, (env, overrides, task, variable) in GRAFANA_REFUSED.items()
     }
-    settings = {**grafana_vars("prod", {}), **grafana_scratch(root)}
+    settings = {**grafana_vars("prod", {}), **scratch_settings(root)}
     controls = {
         **CONTROLS,
         "control-staging": {"grafana_env": "staging"},
