@@ -194,22 +194,6 @@ def questdb(
             shutil.rmtree(root, ignore_errors=True)
 
 
-def wait_views(server: QuestDBServer, timeout: float = 600.0) -> None:
-    """Wait until every materialized view caught up with its base table's transactions."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        rows = server.rows(
-            "SELECT view_name, view_status, refresh_base_table_txn, base_table_txn FROM materialized_views()"
-        )
-        bad = [r for r in rows if r[1] == "invalid"]
-        if bad:
-            raise RuntimeError(f"materialized views invalid: {bad}")
-        if all(r[2] == r[3] for r in rows):
-            return
-        time.sleep(0.5)
-    raise TimeoutError("materialized views did not catch up")
-
-
 def disk_usage(path: Path) -> int:
     """Bytes allocated on disk under ``path`` (like du: sparse files count what they use)."""
     total = 0

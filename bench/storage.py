@@ -27,10 +27,10 @@ from bench.common import (
     fmt_bytes,
     questdb,
     say,
-    wait_views,
 )
-from bench.retention import RAW_TTL, SERVER_SETTINGS, UPSTREAM_TTL, create_views
+from bench.retention import RAW_TTL, SERVER_SETTINGS, UPSTREAM_TTL
 from bench.workload import DAY_S, ROWS_PER_DAY, SECOND_US, TABLES, history_sql
+from tests.support.schema import create_views, wait_views
 
 TARGET_BYTES = 3e9
 SLICE_S = 6 * 3600

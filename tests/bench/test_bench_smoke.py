@@ -22,7 +22,7 @@ EXPECTED = [
     ("Storage after", "total, 1 days of R"),
     ("Storage after", "pipeline_metrics_1m (view)"),
     ("Dashboards", "90d: slowest query p95"),
-    ("Dashboards, rollups", "90d: slowest query p95"),
+    ("Dashboards, raw tables (baseline)", "90d: slowest query p95"),
 ]
 
 

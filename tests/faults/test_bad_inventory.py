@@ -79,6 +79,10 @@ GRAFANA: dict[str, Refusal] = {
     "missing-datasource-password": bad("grafana_questdb_pg_password", None),
     "unknown-tls-mode": bad("grafana_questdb_tls_mode", "yes"),
     "overrides-a-list": bad("grafana_alert_rule_overrides", ["pipeline-gap"]),
+    "raw-ttl-without-unit": bad(
+        "grafana_dashboards_raw_ttl", {"pipeline_metrics": 2, "exchange_status": "7d", "daemon_metrics": "7d"}
+    ),
+    "raw-ttl-missing-table": bad("grafana_dashboards_raw_ttl", {"pipeline_metrics": "2d"}),
 }
 
 

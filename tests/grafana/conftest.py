@@ -16,7 +16,7 @@ import pytest
 from tests.grafana import datagen, scenarios
 from tests.grafana.render import ENVS, Rendered, render
 from tests.support.questdb_server import QuestDBServer
-from tests.support.schema import create_schema, schema
+from tests.support.schema import create_schema, create_views, schema, wait_views
 
 TABLES = tuple(table["name"] for table in schema())  # the role's tables, collector_metrics included
 
@@ -59,16 +59,24 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Rendered]:
         return {env: job.result() for env, job in jobs.items()}
 
 
+@pytest.fixture(scope="session")
+def rendered_raw(tmp_path_factory: pytest.TempPathFactory) -> Rendered:
+    """prod rendered with grafana_dashboards_rollups false: every panel reads the raw tables."""
+    return render("prod", tmp_path_factory.mktemp("grafana-prod-raw"), {"grafana_dashboards_rollups": False})
+
+
 @pytest.fixture(scope="package")
 def monitoring(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Monitoring]:
     server = DevModeQuestDB(root=Path(tmp_path_factory.mktemp("grafana-questdb")), heap="-Xmx1500m")
     server.start()
     try:
         create_schema(server)
+        create_views(server)  # the dashboards read the rollups for intervals of a minute and more
         now = (time.time_ns() // datagen.M) * datagen.M
         rows = datagen.load(server.ilp_conf, datagen.history(now, "prod") + scenarios.simulations("prod"))
         for table in TABLES:
             server.wait_wal(table, timeout=180)
+        wait_views(server, timeout=300)
         with psycopg.connect(server.pg_dsn(readonly=True), autocommit=True) as conn:
             yield Monitoring(server=server, now=now, conn=conn, rows_loaded=rows)
     finally:

@@ -112,8 +112,9 @@ def example_vars(env: str) -> dict[str, Any]:
     return dict(yaml.safe_load((HERE / "envs" / f"{env}.yml").read_text()))
 
 
-def render(env: str, root: Path) -> Rendered:
-    variables = example_vars(env)
+def render(env: str, root: Path, extra: dict[str, Any] | None = None) -> Rendered:
+    """The role run with the example variables of `env` (and `extra` over them)."""
+    variables = {**example_vars(env), **(extra or {})}
     result = run_role(root, variables)
     if result.returncode != 0:
         raise RuntimeError(f"rendering the grafana role for {env} failed:\n{result.stdout}\n{result.stderr}")

@@ -1,0 +1,238 @@
+"""The dashboards read the questdb role's rollup views for long ranges (grafana_dashboards_rollups).
+
+Every panel query with rollup branches runs on the real QuestDB (30 days of simulated data, the role's
+views refreshed) and is checked twice:
+- which table QuestDB actually scans (EXPLAIN) for an hour interval, a minute interval, a 10 s interval
+  over a recent range, and a 10 s interval over a range older than the raw table's TTL;
+- that its result equals the same panel rendered with grafana_dashboards_rollups false (raw tables
+  only), bucket by bucket, on an hour-aligned week for the minute and the hour interval.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+
+from tests.grafana import macros
+from tests.grafana.conftest import Monitoring
+from tests.grafana.render import Rendered
+from tests.grafana.test_panel_queries import resolve_variables
+
+HOUR_MS, MINUTE_MS, DAY_MS = 3_600_000, 60_000, 86_400_000
+DASHBOARDS = ("pipeline", "exchange", "health")
+ROUTED = {
+    "pipeline/OI fetches per hour", "pipeline/Funding fetches per hour",
+    "pipeline/Liquidations per minute", "pipeline/Gap timeline", "pipeline/Gaps",
+    "pipeline/Records per second", "pipeline/Bytes written per second", "pipeline/Processing latency",
+    "exchange/Availability in range", "exchange/Downtime timeline", "exchange/Latency",
+    "exchange/Reconnects", "exchange/Disconnections", "health/Restarts in range",
+    "health/Memory trend", "health/CPU", "health/Errors per minute", "health/Running state",
+}  # fmt: skip
+# Rollup results that are bounds rather than equal values: column -> (min, max) of rollup - raw.
+# A disconnection read from the 1-minute rollup lasts until the end of its last minute down.
+BOUNDS = {"down_seconds": (0.0, 60.0)}
+# Increments of a cumulative counter (lag over the rollup's per-bucket maximum): exact unless the
+# counter restarts in the bucket or the one before (the bucket's maximum is then not its last value).
+# column -> (table, counter, series key): the buckets of a restart are found in the raw rows.
+COUNTERS = {
+    "errors_per_minute": ("daemon_metrics", "error_count", "host"),
+    "restarts": ("daemon_metrics", "restart_count", "host"),
+    "reconnects": ("exchange_status", "reconnect_count", "exchange"),
+}
+# Text aggregates whose order is not defined: compared as sets.
+SETS = {"affected_symbols"}
+
+
+def tiered_targets(rendered: Rendered) -> list[tuple[str, dict[str, Any], dict[str, Any]]]:
+    out = []
+    for name in DASHBOARDS:
+        dashboard = rendered.dashboards()[name]
+        for panel in dashboard["panels"]:
+            for target in panel.get("targets", []):
+                if "UNION ALL" in target["rawSql"]:
+                    out.append((name, panel, target))
+    return out
+
+
+def raw_only_targets(rendered_raw: Rendered) -> list[tuple[str, dict[str, Any], dict[str, Any]]]:
+    return [
+        (name, panel, target)
+        for name in DASHBOARDS
+        for panel in rendered_raw.dashboards()[name]["panels"]
+        for target in panel.get("targets", [])
+    ]
+
+
+def branch_sources(sql: str) -> list[str]:
+    """The table each UNION ALL branch reads: [hour tier, minute tier, raw]."""
+    sources = []
+    for branch in sql.split("\nUNION ALL\n"):
+        found = re.findall(r"FROM (\w+)\s*\n\s*WHERE", branch)
+        assert len(found) == 1, branch
+        sources.append(found[0])
+    return sources
+
+
+def scanned(monitoring: Monitoring, sql: str) -> set[str]:
+    _, rows, _ = monitoring.query(f"EXPLAIN {sql}")
+    return {m.group(1) for (line,) in rows for m in [re.search(r"scan on: (\w+)", line)] if m}
+
+
+@pytest.fixture(scope="module")
+def week(monitoring: Monitoring) -> tuple[int, int]:
+    """An hour-aligned week ending before the newest hour: whole rollup buckets at both ends."""
+    to_ms = (monitoring.now // 1_000_000 // HOUR_MS) * HOUR_MS - 1
+    return to_ms + 1 - 7 * DAY_MS, to_ms
+
+
+def test_the_three_dashboards_route_their_aggregates(rendered: dict[str, Rendered]) -> None:
+    labels = {f"{n}/{p['title']}" for n, p, _ in tiered_targets(rendered["prod"])}
+    assert labels == ROUTED
+    for _, panel, target in tiered_targets(rendered["prod"]):
+        assert "LATEST ON" not in target["rawSql"], panel["title"]  # latest-state panels read the raw table
+
+
+def test_raw_only_rendering_has_no_rollup_branches(rendered_raw: Rendered) -> None:
+    for dashboard in rendered_raw.dashboards().values():
+        for panel in dashboard["panels"]:
+            for target in panel.get("targets", []):
+                assert "UNION ALL" not in target["rawSql"] and "_1m" not in target["rawSql"], panel["title"]
+        for item in dashboard.get("templating", {}).get("list", []):
+            assert "_1h" not in item["query"], item["name"]
+
+
+@pytest.mark.parametrize(
+    ("case", "interval_ms", "span_ms", "age_ms", "tier"),
+    [
+        ("hour interval", HOUR_MS, 30 * DAY_MS, 0, 0),
+        ("minute interval", 2 * MINUTE_MS, DAY_MS, 0, 1),
+        ("10 s interval, recent range", 10_000, HOUR_MS, 0, 2),
+        ("10 s interval, range older than the raw TTL", 10_000, HOUR_MS, 10 * DAY_MS, 1),
+    ],
+)
+def test_only_the_branch_of_the_tier_returns_rows(
+    rendered: dict[str, Rendered],
+    rendered_raw: Rendered,
+    monitoring: Monitoring,
+    case: str,
+    interval_ms: int,
+    span_ms: int,
+    age_ms: int,
+    tier: int,
+) -> None:
+    """Each branch run alone: only the tier's branch returns rows, and the panel returns exactly those
+    (the test's raw tables have no TTL, so a raw branch would find rows if its condition let it). When
+    the tier is chosen by the interval alone, QuestDB does not even scan the other tables (EXPLAIN)."""
+    to_ms = monitoring.now // 1_000_000 - age_ms
+    from_ms = to_ms - span_ms
+    raw_targets = {(n, p["id"]): t for n, p, t in raw_only_targets(rendered_raw)}
+    problems = []
+    for name, panel, target in tiered_targets(rendered["prod"]):
+        variables = resolve_variables(monitoring, rendered["prod"].dashboards()[name], from_ms, to_ms, {})
+
+        def run(sql: str) -> list[tuple[Any, ...]]:
+            return monitoring.query(macros.panel_sql(sql, variables, from_ms, to_ms, interval_ms))[1]  # noqa: B023
+
+        branches = target["rawSql"].split("\nUNION ALL\n")
+        counts = [len(run(branch.strip()[1:-1])) for branch in branches]
+        rows = run(target["rawSql"])
+        label = f"{name}/{panel['title']}"
+        if any(count for i, count in enumerate(counts) if i != tier) or len(rows) != counts[tier]:
+            problems.append(
+                f"{label}: rows per branch {counts}, panel {len(rows)}; expected branch {tier} only"
+            )
+        if not rows and run(raw_targets[(name, panel["id"])]["rawSql"]):
+            problems.append(f"{label}: no rows, the raw tables have some")
+        if interval_ms >= MINUTE_MS and age_ms == 0:
+            tables = scanned(
+                monitoring, macros.panel_sql(target["rawSql"], variables, from_ms, to_ms, interval_ms)
+            )
+            if tables != {branch_sources(target["rawSql"])[tier]}:
+                problems.append(f"{label}: QuestDB scans {sorted(tables)}")
+    assert not problems, f"{case}:\n" + "\n".join(problems)
+
+
+def _key(row: tuple[Any, ...]) -> tuple[str, ...]:
+    return tuple(str(v) for v in row if not isinstance(v, float))
+
+
+def restarts(monitoring: Monitoring, column: str, from_ms: int, to_ms: int, bucket_ms: int) -> set[Any]:
+    """(bucket start, series) of the buckets a counter restart makes approximate: the bucket of the
+    restart and the next one; (None, series) as well for the whole-range panels."""
+    table, counter, key = COUNTERS[column]
+    _, rows, _ = monitoring.query(
+        f"SELECT timestamp, {key}, {counter} < lag({counter}) OVER (PARTITION BY {key}, host"
+        f" ORDER BY timestamp) FROM {table} WHERE timestamp BETWEEN cast({from_ms * 1000} AS timestamp)"
+        f" AND cast({to_ms * 1000} AS timestamp)"
+    )
+    found: set[Any] = set()
+    for ts, series, restarted in rows:
+        if restarted:
+            start = (
+                ts.replace(minute=0, second=0, microsecond=0)
+                if bucket_ms == HOUR_MS
+                else ts.replace(second=0, microsecond=0)
+            )
+            found |= {(start, series), (start + timedelta(milliseconds=bucket_ms), series), (None, series)}
+    return found
+
+
+def compare(
+    columns: list[str], rolled: list[tuple[Any, ...]], raw: list[tuple[Any, ...]], approximate: set[Any]
+) -> list[str]:
+    """Differences between the rollup result and the raw result, as readable lines (`approximate`:
+    the (bucket start, series) whose counter increments may differ, from restarts())."""
+    if len(rolled) != len(raw):
+        return [f"{len(rolled)} rows from the rollups, {len(raw)} from the raw table"]
+    problems = []
+    for a, b in zip(sorted(rolled, key=_key), sorted(raw, key=_key), strict=True):
+        for column, x, y in zip(columns, a, b, strict=True):
+            if column in SETS:
+                same = set(str(x).split(",")) == set(str(y).split(","))
+            elif column in BOUNDS and x is not None and y is not None:
+                low, high = BOUNDS[column]
+                same = low - 1e-6 <= x - y <= high + 1e-6
+            elif column in COUNTERS and (a[0] if isinstance(a[0], datetime) else None, a[1]) in approximate:
+                same = True
+            elif isinstance(x, float) and isinstance(y, float):
+                same = math.isclose(x, y, rel_tol=1e-9, abs_tol=1e-9)
+            else:
+                same = x == y
+            if not same:
+                problems.append(f"{column}: rollups {x!r}, raw {y!r} in rollup row {a}")
+    return problems
+
+
+@pytest.mark.parametrize("interval_ms", [MINUTE_MS, HOUR_MS], ids=["1m", "1h"])
+def test_rollup_results_equal_the_raw_tables(
+    rendered: dict[str, Rendered],
+    rendered_raw: Rendered,
+    monitoring: Monitoring,
+    week: tuple[int, int],
+    interval_ms: int,
+) -> None:
+    from_ms, to_ms = week
+    raw_panels = {(name, p["id"], t["refId"]): t for name, p, t in raw_only_targets(rendered_raw)}
+    problems, checked = [], 0
+    for name, panel, target in tiered_targets(rendered["prod"]):
+        variables = resolve_variables(monitoring, rendered["prod"].dashboards()[name], from_ms, to_ms, {})
+        raw_target = raw_panels[(name, panel["id"], target["refId"])]
+        columns, rolled, _ = monitoring.query(
+            macros.panel_sql(target["rawSql"], variables, from_ms, to_ms, interval_ms)
+        )
+        _, raw, _ = monitoring.query(
+            macros.panel_sql(raw_target["rawSql"], variables, from_ms, to_ms, interval_ms)
+        )
+        assert raw, f"{name}/{panel['title']}: the raw query found no rows"
+        names = [c for c, _ in columns]
+        counter = next((c for c in names if c in COUNTERS), None)
+        approximate = restarts(monitoring, counter, from_ms, to_ms, interval_ms) if counter else set()
+        found = compare(names, rolled, raw, approximate)
+        problems += [f"{name}/{panel['title']}: {line}" for line in found[:3]]
+        checked += 1
+    assert checked == len(ROUTED)
+    assert not problems, "\n".join(problems)
