@@ -36,7 +36,7 @@ from collector.sink.rows import Row, RowEncodingError, decode_row
 from collector.sink.segment import Batch
 from collector.sink.selfmetrics import CollectorMetrics
 from collector.sink.spool import Spool
-from collector.sink.staging import StagedBatch, Stager
+from collector.sink.staging import MAX_STAGED_BYTES, StagedBatch, Stager
 
 log = logging.getLogger("collector.client")
 OUTAGE_LOG_EVERY = 30.0
@@ -77,7 +77,9 @@ class MetricsClient:
         self.dead_letter = DeadLetterFile(
             spool.dead_letter_path(), fsync=spool.fsync == "always", clock=clock
         )
-        self._stager = Stager(config.max_request_rows)
+        # Staged ILP buffers hold at most what the spool may hold (and 64 MiB): beyond it the sender
+        # reads the rows back from the spool, so an outage costs disk, not memory.
+        self._stager = Stager(config.max_request_rows, min(MAX_STAGED_BYTES, spool.max_bytes))
         self._pack_rows = max(1, min(PACK_ROWS, config.max_request_rows))  # a request holds whole records
         self._writer = writer or QuestDBWriter(
             config.questdb.conf_string(), metrics=self.metrics, clock=clock

@@ -8,17 +8,21 @@ staging.py) that tests/collector exercises only end to end.
 from __future__ import annotations
 
 import math
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from questdb import Sender
 
 from collector.models import PipelineMetrics
 from collector.sink.client import MetricsClient
 from collector.sink.deadletter import DeadLetterFile
+from collector.sink.delivery import _buffer_factory
 from collector.sink.packed import MARK, count_rows, pack_rows, record_rows, unpack_rows
 from collector.sink.rows import Row, RowEncodingError, encode_row
 from collector.sink.spool import Spool
+from collector.sink.staging import Stager
 from tests.collector.conftest import make_config, pg_query, wait_all_wal
 from tests.support.questdb_server import QuestDBServer
 
@@ -166,3 +170,26 @@ def test_a_staging_failure_neither_fails_add_nor_loses_rows(
     wait_all_wal(qdb)
     assert pg_query(qdb, "SELECT count() FROM pipeline_metrics WHERE host = %s", (host,)) == [(12,)]
     assert DeadLetterFile(config.spool.dead_letter_path()).read() == []
+
+
+def test_staged_buffers_hold_no_more_than_the_spool_may(tmp_path: Path) -> None:
+    """While the sender takes nothing (QuestDB down), the producers stop staging once the sealed
+    buffers pass the spool's max_bytes: the rows stay in the spool only."""
+    limit = 64 << 10
+    config = make_config(tmp_path, spool={"max_bytes": limit})
+    with MetricsClient(config) as client:
+        assert client._stager.max_bytes == limit
+    stager = Stager(50, limit)
+    sender = Sender.from_conf("http::addr=127.0.0.1:9;protocol_version=2;")  # never connects
+    sender.establish()
+    stager.configure(_buffer_factory(sender), 2)
+    row = Row("daemon_metrics", 0, {"host": "h", "env": "dev"}, {"fetch_count": 1}, {})
+    line = encode_row(row)
+    for call in range(400):  # 20,000 rows, about 1.5 MB of ILP, in batches of 50 rows
+        stager.add(
+            1, call * 50 * len(line), [line] * 50, [1] * 50, [row] * 50, [Counter(daemon_metrics=1)] * 50
+        )
+    sender.close()
+    first = stager.take(1, 0)
+    assert first is not None and first.rows == 50
+    assert limit < stager._sealed_bytes + first.size() <= limit + 2 * first.size()
