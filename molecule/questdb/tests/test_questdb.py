@@ -124,6 +124,15 @@ def test_server_conf(host: Any, settings: dict[str, Any]) -> None:
     assert values["http.user"] == settings["questdb_http_user"]
 
 
+def test_append_pages_are_small(questdb: Any, role_vars: dict[str, Any], settings: dict[str, Any]) -> None:
+    """The running server took the role's append page size from server.conf (QuestDB's default: 16M)."""
+    keys = [key for key in role_vars["_questdb_server_conf"] if key.endswith("append.page.size")]
+    assert len(keys) == 2
+    size = settings["questdb_append_page_size"]
+    values = {row[0]: row[2:4] for row in questdb.rows("SHOW PARAMETERS") if row[0] in keys}
+    assert values == {key: [size, "conf"] for key in keys}, values
+
+
 def test_no_secret_in_world_readable_files(host: Any, settings: dict[str, Any]) -> None:
     secrets = [settings[k] for k in SECRET_KEYS]
     patterns = " ".join(f"-e {json.dumps(s)}" for s in secrets)
