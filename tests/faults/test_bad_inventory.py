@@ -83,6 +83,18 @@ GRAFANA: dict[str, Refusal] = {
         "grafana_dashboards_raw_ttl", {"pipeline_metrics": 2, "exchange_status": "7d", "daemon_metrics": "7d"}
     ),
     "raw-ttl-missing-table": bad("grafana_dashboards_raw_ttl", {"pipeline_metrics": "2d"}),
+    "raw-ttl-beyond-rollups": Refusal(
+        {
+            "grafana_dashboards_rollup_ttl": "30d",
+            "grafana_dashboards_raw_ttl": {
+                "pipeline_metrics": "2d",
+                "exchange_status": "7d",
+                "daemon_metrics": "6w",
+            },
+        },
+        ("grafana_dashboards_raw_ttl",),
+    ),
+    "min-interval-splits-minutes": bad("grafana_datasource_min_interval", "90s"),
 }
 
 

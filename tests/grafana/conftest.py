@@ -65,6 +65,14 @@ def rendered_raw(tmp_path_factory: pytest.TempPathFactory) -> Rendered:
     return render("prod", tmp_path_factory.mktemp("grafana-prod-raw"), {"grafana_dashboards_rollups": False})
 
 
+@pytest.fixture(scope="session")
+def rendered_short_rollups(tmp_path_factory: pytest.TempPathFactory) -> Rendered:
+    """prod with 1-minute rollups kept 14 days: ranges older than that read the hourly rollups."""
+    return render(
+        "prod", tmp_path_factory.mktemp("grafana-prod-14d"), {"grafana_dashboards_rollup_ttl": "14d"}
+    )
+
+
 @pytest.fixture(scope="package")
 def monitoring(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Monitoring]:
     server = DevModeQuestDB(root=Path(tmp_path_factory.mktemp("grafana-questdb")), heap="-Xmx1500m")
