@@ -63,13 +63,14 @@ def tiered_targets(rendered: Rendered) -> list[tuple[str, dict[str, Any], dict[s
     return out
 
 
-def raw_only_targets(rendered_raw: Rendered) -> list[tuple[str, dict[str, Any], dict[str, Any]]]:
-    return [
-        (name, panel, target)
+def raw_counterparts(rendered_raw: Rendered) -> dict[tuple[str, int, str], dict[str, Any]]:
+    """The raw-only rendering's targets by (dashboard, panel id, refId)."""
+    return {
+        (name, panel["id"], target["refId"]): target
         for name in DASHBOARDS
         for panel in rendered_raw.dashboards()[name]["panels"]
         for target in panel.get("targets", [])
-    ]
+    }
 
 
 def branch_sources(sql: str) -> list[str]:
@@ -148,13 +149,16 @@ def test_only_the_branch_of_the_case_returns_rows(
     c = CASES[case]
     from_ms, to_ms = window(monitoring, c)
     rendered = renderings[c.rendering]
-    raw_targets = {(n, p["id"]): t for n, p, t in raw_only_targets(rendered_raw)}
+    raw_targets = raw_counterparts(rendered_raw)
     problems = []
     for name, panel, target in tiered_targets(rendered):
         variables = resolve_variables(monitoring, rendered.dashboards()[name], from_ms, to_ms, {})
 
+        def expand(sql: str) -> str:
+            return macros.panel_sql(sql, variables, from_ms, to_ms, c.interval_ms)  # noqa: B023
+
         def run(sql: str) -> list[tuple[Any, ...]]:
-            return monitoring.query(macros.panel_sql(sql, variables, from_ms, to_ms, c.interval_ms))[1]  # noqa: B023
+            return monitoring.query(expand(sql))[1]
 
         branches = target["rawSql"].split("\nUNION ALL\n")
         counts = [len(run(branch.strip()[1:-1])) for branch in branches]
@@ -162,11 +166,10 @@ def test_only_the_branch_of_the_case_returns_rows(
         label = f"{name}/{panel['title']}"
         if any(count for i, count in enumerate(counts) if i != c.branch) or len(rows) != counts[c.branch]:
             problems.append(f"{label}: rows per branch {counts}, panel {len(rows)}; expected {c.branch} only")
-        if not rows and run(raw_targets[(name, panel["id"])]["rawSql"]):
+        if not rows and run(raw_targets[(name, panel["id"], target["refId"])]["rawSql"]):
             problems.append(f"{label}: no rows, the raw tables have some")
         if c.branch in (0, 2) and c.age_ms == 0:  # chosen by the interval: the others are empty tables
-            expanded = macros.panel_sql(target["rawSql"], variables, from_ms, to_ms, c.interval_ms)
-            tables = scanned(monitoring, expanded)
+            tables = scanned(monitoring, expand(target["rawSql"]))
             sources = branch_sources(target["rawSql"])
             if sources[c.branch] not in tables or not tables <= {sources[c.branch], sources[1]}:
                 problems.append(f"{label}: QuestDB scans {sorted(tables)}")
@@ -233,7 +236,7 @@ def test_rollup_results_equal_the_raw_tables(
     c = CASES[case]
     from_ms, to_ms = window(monitoring, c)
     rendered = renderings[c.rendering]
-    raw_panels = {(name, p["id"], t["refId"]): t for name, p, t in raw_only_targets(rendered_raw)}
+    raw_panels = raw_counterparts(rendered_raw)
     problems, checked = [], 0
     for name, panel, target in tiered_targets(rendered):
         variables = resolve_variables(monitoring, rendered.dashboards()[name], from_ms, to_ms, {})
