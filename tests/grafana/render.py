@@ -86,9 +86,14 @@ def scratch_settings(root: Path) -> dict[str, Any]:
 
 
 def run_role(
-    root: Path, extra_vars: dict[str, Any], check: bool = False, tags: str = ""
+    root: Path,
+    extra_vars: dict[str, Any],
+    check: bool = False,
+    tags: str = "",
+    var_files: tuple[Path, ...] = (),
 ) -> subprocess.CompletedProcess[str]:
-    """Run the role on localhost into `root` with the given variables (JSON extra vars)."""
+    """Run the role on localhost into `root` with the given variables (JSON extra vars), then the
+    extra-vars files `var_files` over them."""
     root.mkdir(parents=True, exist_ok=True)
     overrides = {**scratch_settings(root), "ansible_python_interpreter": sys.executable, **extra_vars}
     cmd = [
@@ -99,6 +104,8 @@ def run_role(
         "-e",
         json.dumps(overrides),
     ]
+    for path in var_files:
+        cmd += ["-e", f"@{path}"]
     if check:
         cmd.append("--check")
     if tags:
@@ -112,10 +119,12 @@ def example_vars(env: str) -> dict[str, Any]:
     return dict(yaml.safe_load((HERE / "envs" / f"{env}.yml").read_text()))
 
 
-def render(env: str, root: Path, extra: dict[str, Any] | None = None) -> Rendered:
-    """The role run with the example variables of `env` (and `extra` over them)."""
+def render(
+    env: str, root: Path, extra: dict[str, Any] | None = None, var_files: tuple[Path, ...] = ()
+) -> Rendered:
+    """The role run with the example variables of `env` (and `extra`, then `var_files`, over them)."""
     variables = {**example_vars(env), **(extra or {})}
-    result = run_role(root, variables)
+    result = run_role(root, variables, var_files=var_files)
     if result.returncode != 0:
         raise RuntimeError(f"rendering the grafana role for {env} failed:\n{result.stdout}\n{result.stderr}")
     return Rendered(env=env, root=root, variables=variables)

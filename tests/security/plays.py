@@ -336,3 +336,61 @@ def check_refusals(run: HostsRun, role: str, cases: dict[str, Refusal], secrets:
     assert problems == [], "\n".join(problems) + "\n\n" + run.output[-20000:]
     leaked = [name for name, value in secrets.items() if value and value in run.output]
     assert leaked == [], f"secrets in the output: {leaked}"
+
+
+# ---- Role templates, rendered on the controller -------------------------------------------------
+RENDER_PLAY = """\
+- name: Render the roles' templates with distinctive secrets
+  hosts: localhost
+  connection: local
+  gather_facts: false
+  vars_files: {vars_files}
+  tasks:
+    - name: Render
+      ansible.builtin.copy:
+        content: "{{{{ lookup('ansible.builtin.template', item.src) }}}}"
+        dest: "{{{{ out }}}}/{{{{ item.name }}}}"
+        mode: "0600"
+      loop: {templates}
+      no_log: true
+"""
+
+
+def render_role_templates(
+    tmp_path: Path,
+    templates: dict[str, str],
+    roles: tuple[str, ...],
+    variables: dict[str, Any],
+    var_files: tuple[Path, ...] = (),
+) -> tuple[Path, str]:
+    """Render `templates` (output name -> path under roles/) with the defaults and vars of `roles`,
+    `variables` (JSON extra vars) and `var_files` (extra-vars files, e.g. secrets tagged !unsafe);
+    return the output folder and Ansible's output (at -v)."""
+    vars_files = [str(REPO / "roles" / r / p / "main.yml") for r in roles for p in ("defaults", "vars")]
+    items = [{"name": name, "src": str(REPO / "roles" / src)} for name, src in templates.items()]
+    playbook = tmp_path / "render.yml"
+    playbook.write_text(
+        "---\n" + RENDER_PLAY.format(vars_files=json.dumps(vars_files), templates=json.dumps(items))
+    )
+    out = tmp_path / "out"
+    out.mkdir()
+    extra = tmp_path / "vars.json"
+    extra.write_text(json.dumps({**variables, "out": str(out)}))
+    env = molecule_env() | {"ANSIBLE_LOCAL_TEMP": str(tmp_path / "ansible-tmp")}
+    cmd = [ANSIBLE_PLAYBOOK, "-i", "localhost,", "-e", f"@{extra}", "-v"]
+    for path in var_files:
+        cmd += ["-e", f"@{path}"]
+    cmd += ["-e", f"ansible_python_interpreter={sys.executable}", str(playbook)]
+    result = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300, check=False)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    return out, output
+
+
+def unsafe_vars_file(path: Path, values: dict[str, str]) -> Path:
+    """A YAML vars file holding `values` as an operator's vault does: each tagged !unsafe, so Ansible
+    never evaluates a '{{' inside a secret."""
+    lines = [f"{name}: !unsafe {json.dumps(value, ensure_ascii=False)}" for name, value in values.items()]
+    path.write_text("---\n" + "\n".join(lines) + "\n", encoding="utf-8")
+    path.chmod(0o600)
+    return path

@@ -41,12 +41,26 @@ DEFAULTS = {"empty": "", "quest": "quest"}
 PLACEHOLDER = "CHANGE-ME"
 
 
+class VaultLoader(yaml.SafeLoader):
+    """YAML as Ansible reads a vault file: `!unsafe` marks a plain string that is never templated."""
+
+
+VaultLoader.add_constructor("!unsafe", lambda loader, node: loader.construct_scalar(node))
+
+
 def vault_placeholders() -> set[str]:
     """The values of every inventory's vault.yml.example: what a copied, unedited vault holds."""
     found: set[str] = set()
     for example in sorted((REPO / "inventories").glob("*/group_vars/all/vault.yml.example")):
-        found |= {str(value) for value in yaml.safe_load(example.read_text()).values()}
+        found |= {str(value) for value in yaml.load(example.read_text(), Loader=VaultLoader).values()}
     return found
+
+
+def test_vault_examples_mark_every_secret_unsafe() -> None:
+    """So that a real secret holding '{{' is never evaluated by Ansible."""
+    for example in sorted((REPO / "inventories").glob("*/group_vars/all/vault.yml.example")):
+        values = [line for line in example.read_text().splitlines() if line.startswith("vault_")]
+        assert values and all(": !unsafe " in line for line in values), example
 
 
 def test_vault_examples_hold_one_placeholder() -> None:
@@ -59,6 +73,12 @@ BAD_VALUES = {**DEFAULTS, "placeholder": PLACEHOLDER}
 QUESTDB_TASK = "Assert credentials are set and not QuestDB's defaults"
 COLLECTOR_TASK = "Assert the QuestDB password is set"
 BACKUP_TASK = "Assert the QuestDB credentials are set"
+# Secrets a file cannot carry: refused naming the variable and the character (the formats:
+# tradewatch.stack.secret_refusals; that everything else is carried: test_secret_formats.py).
+QUESTDB_FORMAT_TASK = "Assert each secret fits server.conf"
+COLLECTOR_FORMAT_TASK = "Assert the QuestDB password fits server.conf and the EnvironmentFile"
+BACKUP_FORMAT_TASK = "Assert the QuestDB password fits server.conf and the backup configuration"
+GRAFANA_FORMAT_TASK = "Assert each secret fits the files that carry it"
 
 
 def test_questdb_refuses_every_default_password(tmp_path: Path) -> None:
@@ -72,8 +92,23 @@ def test_questdb_refuses_every_default_password(tmp_path: Path) -> None:
         for env in ENVS
         for kind, value in BAD_VALUES.items()
     }
-    run = run_hosts(tmp_path, "questdb.yml", "questdb", questdb_vars(tmp_path, "dev"), cases)
-    check_refusals(run, "questdb", cases, SECRETS)
+    formats = {
+        "leading-space": Refusal(
+            {"questdb_pg_password": " tw-sec-lead"}, ("questdb_pg_password", "U+0020"), QUESTDB_FORMAT_TASK
+        ),
+        "trailing-space": Refusal(
+            {"questdb_http_password": "tw-sec-trail "},
+            ("questdb_http_password", "U+0020"),
+            QUESTDB_FORMAT_TASK,
+        ),
+        "line-break": Refusal(
+            {"questdb_pg_readonly_password": "tw-sec\nro"},
+            ("questdb_pg_readonly_password", "U+000A"),
+            QUESTDB_FORMAT_TASK,
+        ),
+    }
+    run = run_hosts(tmp_path, "questdb.yml", "questdb", questdb_vars(tmp_path, "dev"), cases | formats)
+    check_refusals(run, "questdb", cases | formats, SECRETS)
     for case in cases:
         items = {e.result.get("item") for e in run.events[case] if e.status == "failed"}
         assert items == set(QUESTDB_PASSWORDS), f"{case}: refused {items}"
@@ -89,6 +124,11 @@ def test_collector_refuses_default_questdb_password(tmp_path: Path) -> None:
         for env in ENVS
         for kind, value in BAD_VALUES.items()
     }
+    cases["tab"] = Refusal(
+        {"collector_questdb_password": "tw-sec\tx"},
+        ("collector_questdb_password", "U+0009"),
+        COLLECTOR_FORMAT_TASK,
+    )
     settings = {
         **SECRETS,
         "collector_env": "dev",
@@ -107,6 +147,9 @@ def test_backup_refuses_default_questdb_password(tmp_path: Path) -> None:
         f"inherited-{kind}": Refusal({"questdb_http_password": value}, (name,), BACKUP_TASK)
         for kind, value in BAD_VALUES.items()
     }
+    cases["inherited-trailing-space"] = Refusal(
+        {"questdb_http_password": "tw-sec-trail "}, (name, "U+0020"), BACKUP_FORMAT_TASK
+    )
     settings = {k: v for k, v in SECRETS.items() if k != name}  # the control inherits a good one
     run = run_hosts(tmp_path, "backup.yml", "questdb", settings, cases, tags="backup_timers")
     check_refusals(run, "backup", cases, SECRETS)
@@ -209,6 +252,22 @@ def test_grafana_refuses_default_credentials(tmp_path: Path) -> None:
         case: Refusal({"grafana_env": env, **overrides}, (variable,), task)
         for case, (env, overrides, task, variable) in GRAFANA_REFUSED.items()
     }
+    # grafana.ini expands ${VAR} and $__file{...} with no escape; server.conf trims the read-only password.
+    cases["ini-expansion"] = Refusal(
+        {"grafana_admin_password": "tw-sec-${HOME}-admin"},
+        ("grafana_admin_password", "'$'"),
+        GRAFANA_FORMAT_TASK,
+    )
+    cases["ini-file-expansion"] = Refusal(
+        {"grafana_secret_key": "tw-sec-$__file{/etc/shadow}"},
+        ("grafana_secret_key", "'$'"),
+        GRAFANA_FORMAT_TASK,
+    )
+    cases["datasource-leading-space"] = Refusal(
+        {"grafana_questdb_pg_password": " tw-sec-ro"},
+        ("grafana_questdb_pg_password", "U+0020"),
+        GRAFANA_FORMAT_TASK,
+    )
     settings = {**grafana_vars("prod", {}), **scratch_settings(root)}
     controls = {
         **CONTROLS,

@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,8 +22,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.molecule.test_scenarios import molecule_env
-from tests.security.plays import SECRETS, grafana_vars, questdb_vars, run_playbook
+from tests.security.plays import SECRETS, grafana_vars, questdb_vars, render_role_templates, run_playbook
 from tests.support.paths import REPO
 
 ROLES = ["questdb", "grafana", "collector", "backup"]
@@ -159,21 +156,6 @@ def test_every_task_handling_a_secret_hides_it(role: str) -> None:
 
 
 # ---- The templates, rendered --------------------------------------------------------------------
-RENDER_PLAY = """\
-- name: Render the roles' templates with distinctive secrets
-  hosts: localhost
-  connection: local
-  gather_facts: false
-  vars_files: {vars_files}
-  tasks:
-    - name: Render
-      ansible.builtin.copy:
-        content: "{{{{ lookup('ansible.builtin.template', item.src) }}}}"
-        dest: "{{{{ out }}}}/{{{{ item.name }}}}"
-        mode: "0600"
-      loop: {templates}
-      no_log: true
-"""
 RENDERED = {
     "server.conf": "questdb/templates/server.conf.j2",
     "credentials.env": "collector/templates/credentials.env.j2",
@@ -194,26 +176,8 @@ def test_rendered_templates_hold_exactly_their_secrets(tmp_path: Path) -> None:
         name: f"tw-render-{name}-9e1" for name in HOLDS["server.conf"] | {"collector_questdb_password"}
     }
     secrets["backup_questdb_http_password"] = "tw-render-backup-77c"
-    vars_files = [
-        str(REPO / "roles" / r / p / "main.yml")
-        for r in ("questdb", "collector", "backup")
-        for p in ("defaults", "vars")
-    ]
-    templates = [{"name": name, "src": str(REPO / "roles" / src)} for name, src in RENDERED.items()]
-    playbook = tmp_path / "render.yml"
-    playbook.write_text(
-        "---\n" + RENDER_PLAY.format(vars_files=json.dumps(vars_files), templates=json.dumps(templates))
-    )
-    out = tmp_path / "out"
-    out.mkdir()
-    variables = tmp_path / "vars.json"
-    variables.write_text(json.dumps({**secrets, "out": str(out), "backup_questdb_enabled": True}))
-    env = molecule_env() | {"ANSIBLE_LOCAL_TEMP": str(tmp_path / "ansible-tmp")}
-    cmd = [str(REPO / ".venv" / "bin" / "ansible-playbook"), "-i", "localhost,", "-e", f"@{variables}", "-v"]
-    cmd += ["-e", f"ansible_python_interpreter={sys.executable}", str(playbook)]
-    result = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300, check=False)
-    output = result.stdout + result.stderr
-    assert result.returncode == 0, output
+    variables = {**secrets, "backup_questdb_enabled": True}
+    out, output = render_role_templates(tmp_path, RENDERED, ("questdb", "collector", "backup"), variables)
     assert not [name for name, value in secrets.items() if value in output]
     for name, expected in HOLDS.items():
         text = (out / name).read_text()

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from ansible_collections.tradewatch.stack.plugins.filter.secrets import java_properties_value
 
 from tests.support.paths import REPO, cache_dir, questdb_archive
 
@@ -77,6 +78,8 @@ class QuestDBServer:
     ro_user: str = "tw_reader"
     ro_password: str = "tw-reader-test-password"
     heap: str = "-Xmx1g"
+    # Lines appended to the generated server.conf (a later key wins), e.g. a role-rendered excerpt.
+    extra_conf: str = ""
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -118,7 +121,9 @@ class QuestDBServer:
             "cairo.writer.data.append.page.size": "1M",
             "shared.worker.count": "2",
         }
-        (conf / "server.conf").write_text("".join(f"{k}={v}\n" for k, v in settings.items()))
+        # Escaped as the questdb role writes server.conf (one filter for both).
+        lines = (f"{k}={java_properties_value(v)}\n" for k, v in settings.items())
+        (conf / "server.conf").write_text("".join(lines) + self.extra_conf, encoding="ascii")
 
     def start(self, timeout: float = 60.0) -> None:
         runtime = unpack_runtime(questdb_archive())
