@@ -20,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 
 from collector.config import DEFAULT_DATA_TYPES, DEFAULT_EXCHANGES
 from collector.models import DaemonMetrics, ExchangeStatus, MetricModel, PipelineMetrics
+from collector.schema import TABLES as TABLES_SPEC
 from collector.sources.simulate import symbol_names
 
 EXCHANGES = tuple(DEFAULT_EXCHANGES)
@@ -44,50 +45,74 @@ def _case(expression: str, values: tuple[str, ...]) -> str:
     return f"CASE {expression} {whens} END"
 
 
+def _insert(table: str, values: dict[str, str], rows: int) -> str:
+    """``INSERT INTO table (columns) SELECT values FROM long_sequence(rows)``, the columns named (the
+    table's declaration, collector.schema.TABLES, decides their order, not this file)."""
+    unknown = set(values) - set(TABLES_SPEC[table].column_names())
+    if unknown:
+        raise ValueError(f"{table} has no column {sorted(unknown)}")
+    columns = ", ".join(values)
+    return f"INSERT INTO {table} ({columns}) SELECT {', '.join(values.values())} FROM long_sequence({rows})"
+
+
 def history_sql(table: str, start_us: int, seconds: int) -> str:
     """One INSERT of R's rows of ``table`` for [start, start + seconds) (start on a 10 s boundary).
 
     Values are deterministic functions of the row number (counters cumulative, rare gaps and
-    disconnects) plus some noise; every row is distinct under the table's DEDUP keys.
+    disconnects) plus some noise; every row is distinct under the table's DEDUP keys. Columns left
+    out (e.g. a new nullable one) stay null.
     """
     if table == "pipeline_metrics":
-        rows = SERIES * seconds // PIPELINE_EVERY_S
         tick = f"((x - 1) / {SERIES})"
         series = f"((x - 1) % {SERIES})"
-        return (
-            "INSERT INTO pipeline_metrics SELECT "
-            f"cast({start_us} + {tick} * {PIPELINE_EVERY_S * SECOND_US} AS timestamp), "
-            f"{_case(f'{series} % 4', EXCHANGES)}, "
-            f"{_case(f'({series} / 4) % 50', SYMBOLS)}, "
-            f"{_case(f'{series} / 200', DATA_TYPES)}, "
-            f"'{HOST}', '{ENV}', "
-            "rnd_long(0, 400, 0), rnd_long(0, 200000, 0), 5.0 + rnd_double() * 40, "
-            "x % 99991 = 0, CASE WHEN x % 99991 = 0 THEN 30.0 END "
-            f"FROM long_sequence({rows})"
-        )
+        values = {
+            "timestamp": f"cast({start_us} + {tick} * {PIPELINE_EVERY_S * SECOND_US} AS timestamp)",
+            "exchange": _case(f"{series} % 4", EXCHANGES),
+            "symbol": _case(f"({series} / 4) % 50", SYMBOLS),
+            "data_type": _case(f"{series} / 200", DATA_TYPES),
+            "host": f"'{HOST}'",
+            "env": f"'{ENV}'",
+            "records_count": "rnd_long(0, 400, 0)",
+            "bytes_written": "rnd_long(0, 200000, 0)",
+            "latency_ms": "5.0 + rnd_double() * 40",
+            "gap_detected": "x % 99991 = 0",
+            "gap_duration_seconds": "CASE WHEN x % 99991 = 0 THEN 30.0 END",
+        }
+        return _insert(table, values, SERIES * seconds // PIPELINE_EVERY_S)
     if table == "exchange_status":
-        rows = len(EXCHANGES) * seconds
         connected = "(x % 100003 > 40)"
-        return (
-            "INSERT INTO exchange_status SELECT "
-            f"cast({start_us} + ((x - 1) / 4) * {SECOND_US} AS timestamp), "
-            f"{_case('(x - 1) % 4', EXCHANGES)}, '{HOST}', '{ENV}', "
-            f"{connected}, 20.0 + rnd_double() * 80, {start_us // SECOND_US % 1000} + x / 400003, "
-            f"cast({start_us} + ((x - 1) / 4) * {SECOND_US} - rnd_long(0, 900000, 0) AS timestamp), "
-            f"CASE WHEN NOT {connected} THEN cast({start_us} + ((x - 1 - (x % 100003)) / 4) * {SECOND_US} "
-            "AS timestamp) END "
-            f"FROM long_sequence({rows})"
-        )
+        at = f"{start_us} + ((x - 1) / 4) * {SECOND_US}"
+        values = {
+            "timestamp": f"cast({at} AS timestamp)",
+            "exchange": _case("(x - 1) % 4", EXCHANGES),
+            "host": f"'{HOST}'",
+            "env": f"'{ENV}'",
+            "connected": connected,
+            "latency_ms": "20.0 + rnd_double() * 80",
+            "reconnect_count": f"{start_us // SECOND_US % 1000} + x / 400003",
+            "last_message_at": f"cast({at} - rnd_long(0, 900000, 0) AS timestamp)",
+            "disconnected_at": f"CASE WHEN NOT {connected} "
+            f"THEN cast({start_us} + ((x - 1 - (x % 100003)) / 4) * {SECOND_US} AS timestamp) END",
+        }
+        return _insert(table, values, len(EXCHANGES) * seconds)
     if table == "daemon_metrics":
         base = start_us // SECOND_US
-        return (
-            "INSERT INTO daemon_metrics SELECT "
-            f"cast({start_us} + (x - 1) * {SECOND_US} AS timestamp), '{HOST}', '{ENV}', "
-            f"({base} + x) * 12, ({base} + x) / 3600, ({base} + x) * 3, cast({base % DAY_S} + x AS double), "
-            "true, CASE WHEN x % 3600 = 0 THEN 'ccxt.NetworkError: okx GET /api/v5/public/open-interest 503' "
-            "END, 300000000 + rnd_long(0, 50000000, 0), 5.0 + rnd_double() * 30, 0 "
-            f"FROM long_sequence({seconds})"
-        )
+        values = {
+            "timestamp": f"cast({start_us} + (x - 1) * {SECOND_US} AS timestamp)",
+            "host": f"'{HOST}'",
+            "env": f"'{ENV}'",
+            "fetch_count": f"({base} + x) * 12",
+            "error_count": f"({base} + x) / 3600",
+            "liquidation_count": f"({base} + x) * 3",
+            "uptime_seconds": f"cast({base % DAY_S} + x AS double)",
+            "running": "true",
+            "last_error": "CASE WHEN x % 3600 = 0 "
+            "THEN 'ccxt.NetworkError: okx GET /api/v5/public/open-interest 503' END",
+            "memory_rss_bytes": "300000000 + rnd_long(0, 50000000, 0)",
+            "cpu_percent": "5.0 + rnd_double() * 30",
+            "restart_count": "0",
+        }
+        return _insert(table, values, seconds)
     raise ValueError(f"R has no rows for {table}")
 
 

@@ -1,6 +1,10 @@
 """The metric models of the data model (four tables, plus the collector's own health), with its rules.
 
-Every model is one row of one QuestDB table (``TABLE``). Validation follows the data model:
+Every model is one row of one QuestDB table (``TABLE``), and the one declaration of that table: its
+fields are the columns, in order, each typed by the :class:`Column` of its annotation (SYMBOL,
+TIMESTAMP, LONG, DOUBLE, BOOLEAN, VARCHAR); ``DEDUP_KEYS`` and ``PARTITION_BY`` complete the table.
+``collector.schema`` derives the table specs, the row mapping and the questdb role's table list
+(``roles/questdb/files/schema.yml``) from them. Validation follows the data model:
 UTC timestamps that are not in the future beyond a small clock skew, non-negative counters, finite
 numbers, ``env`` in prod/staging/dev, ``host`` of at most 255 characters, ``last_message_at`` not
 after ``timestamp`` and a gap duration only with a gap.
@@ -39,7 +43,17 @@ MAX_LATENCY_MS = 10_000.0
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 CONTEXT_KEY = "tradewatch"
 
-Env = Literal["prod", "staging", "dev"]
+ColumnType = Literal["TIMESTAMP", "SYMBOL", "LONG", "DOUBLE", "BOOLEAN", "VARCHAR"]
+
+
+@dataclass(frozen=True)
+class Column:
+    """Annotation metadata: the QuestDB type of the column a field is stored in."""
+
+    type: ColumnType
+
+
+Env = Annotated[Literal["prod", "staging", "dev"], Column("SYMBOL")]
 
 
 def utc_now() -> datetime:
@@ -121,38 +135,52 @@ def _configured_data_type(value: str, info: ValidationInfo) -> str:
     return value
 
 
-UtcTimestamp = Annotated[AwareDatetime, AfterValidator(_utc_timestamp)]
+UtcTimestamp = Annotated[AwareDatetime, AfterValidator(_utc_timestamp), Column("TIMESTAMP")]
 SymbolText = Annotated[
-    str, Field(min_length=1, max_length=MAX_SYMBOL_LEN, strict=True), AfterValidator(_symbol_text)
+    str,
+    Field(min_length=1, max_length=MAX_SYMBOL_LEN, strict=True),
+    AfterValidator(_symbol_text),
+    Column("SYMBOL"),
 ]
 Host = SymbolText
 ExchangeName = Annotated[SymbolText, AfterValidator(_configured_exchange)]
 DataTypeName = Annotated[SymbolText, AfterValidator(_configured_data_type)]
-Text = Annotated[str, Field(max_length=MAX_TEXT_LEN, strict=True), AfterValidator(_encodable)]
+Text = Annotated[
+    str, Field(max_length=MAX_TEXT_LEN, strict=True), AfterValidator(_encodable), Column("VARCHAR")
+]
 # Numbers are strict: no booleans, no numeric strings; an int is fine where a float is expected.
-Counter = Annotated[int, Field(strict=True, ge=0, le=LONG_MAX)]
-Finite = Annotated[float, Field(strict=True, allow_inf_nan=False)]
-NonNegative = Annotated[float, Field(strict=True, ge=0, allow_inf_nan=False)]
-LatencyMs = Annotated[float, Field(strict=True, ge=0, le=MAX_LATENCY_MS, allow_inf_nan=False)]
-Flag = Annotated[bool, Field(strict=True)]
+Counter = Annotated[int, Field(strict=True, ge=0, le=LONG_MAX), Column("LONG")]
+Finite = Annotated[float, Field(strict=True, allow_inf_nan=False), Column("DOUBLE")]
+NonNegative = Annotated[float, Field(strict=True, ge=0, allow_inf_nan=False), Column("DOUBLE")]
+LatencyMs = Annotated[
+    float, Field(strict=True, ge=0, le=MAX_LATENCY_MS, allow_inf_nan=False), Column("DOUBLE")
+]
+Flag = Annotated[bool, Field(strict=True), Column("BOOLEAN")]
 
 
 class MetricModel(BaseModel):
-    """Common base: one row of ``TABLE`` at the event time ``timestamp``."""
+    """Common base: one row of ``TABLE`` at the event time ``timestamp`` (the designated timestamp).
+
+    ``DEDUP_KEYS`` are the table's DEDUP UPSERT KEYS: a row written twice (a replayed spool) is
+    stored once. Tables are partitioned by ``PARTITION_BY`` and use WAL.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     TABLE: ClassVar[str]
+    DEDUP_KEYS: ClassVar[tuple[str, ...]]
+    PARTITION_BY: ClassVar[str] = "DAY"
 
     timestamp: UtcTimestamp
-    env: Env
     host: Host
+    env: Env
 
 
 class DaemonMetrics(MetricModel):
     """daemon_metrics: health of the CCXT data daemon, one row per host per interval."""
 
     TABLE: ClassVar[str] = "daemon_metrics"
+    DEDUP_KEYS: ClassVar[tuple[str, ...]] = ("timestamp", "host", "env")
 
     running: Flag
     fetch_count: Counter | None = None
@@ -169,6 +197,7 @@ class ExchangeStatus(MetricModel):
     """exchange_status: connectivity of the daemon to one exchange."""
 
     TABLE: ClassVar[str] = "exchange_status"
+    DEDUP_KEYS: ClassVar[tuple[str, ...]] = ("timestamp", "exchange", "host", "env")
 
     exchange: ExchangeName
     connected: Flag
@@ -193,6 +222,7 @@ class PipelineMetrics(MetricModel):
     """pipeline_metrics: throughput and quality per exchange, symbol and data type in one interval."""
 
     TABLE: ClassVar[str] = "pipeline_metrics"
+    DEDUP_KEYS: ClassVar[tuple[str, ...]] = ("timestamp", "exchange", "symbol", "data_type", "host", "env")
 
     exchange: ExchangeName
     symbol: SymbolText
@@ -214,6 +244,7 @@ class TradingMetrics(MetricModel):
     """trading_metrics: live performance of one strategy on one symbol and venue."""
 
     TABLE: ClassVar[str] = "trading_metrics"
+    DEDUP_KEYS: ClassVar[tuple[str, ...]] = ("timestamp", "strategy", "symbol", "venue", "env")
 
     strategy: SymbolText
     symbol: SymbolText
@@ -246,6 +277,7 @@ class CollectorSelfMetrics(MetricModel):
     """
 
     TABLE: ClassVar[str] = "collector_metrics"
+    DEDUP_KEYS: ClassVar[tuple[str, ...]] = ("timestamp", "host", "env")
 
     rows_sent: Counter
     rows_spooled: Counter

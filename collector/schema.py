@@ -1,29 +1,29 @@
-"""The deployed schema (roles/questdb/vars/main.yml) and the model → row mapping.
+"""The tables, derived from the models (collector.models), and the model → row mapping.
 
-The collector writes exactly these columns with these types: SYMBOL columns as ILP symbols,
-TIMESTAMP columns as timestamps, LONG as integers, DOUBLE as floats, BOOLEAN as booleans and
-VARCHAR as strings. ``tests/collector/test_schema.py`` keeps this in step with the role.
+The models are the one declaration of each table: :data:`TABLES` (columns in field order, each typed by
+the :class:`~collector.models.Column` of its annotation, dedup keys, partitioning) comes from them, and
+so does the questdb role's table list: ``python -m collector.schema`` writes
+``roles/questdb/files/schema.yml`` (``tests/collector/test_schema.py`` fails, naming that command, when
+the file is behind the models). The collector writes exactly these columns: SYMBOL columns as ILP
+symbols, TIMESTAMP columns as timestamps, LONG as integers, DOUBLE as floats, BOOLEAN as booleans and
+VARCHAR as strings.
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
-from typing import Any, Literal, cast, get_args
+from typing import Annotated, Any, cast, get_args, get_origin
 
-from collector.models import (
-    CollectorSelfMetrics,
-    DaemonMetrics,
-    ExchangeStatus,
-    MetricModel,
-    PipelineMetrics,
-    TradingMetrics,
-)
+import yaml
+
+from collector.models import METRIC_MODELS, Column, ColumnType, MetricModel
 from collector.sink.rows import Row
 
-ColumnType = Literal["TIMESTAMP", "SYMBOL", "LONG", "DOUBLE", "BOOLEAN", "VARCHAR"]
+ROLE_SCHEMA_FILE = "roles/questdb/files/schema.yml"
 
 
 @dataclass(frozen=True)
@@ -32,101 +32,83 @@ class TableSpec:
     columns: tuple[tuple[str, ColumnType], ...]
     dedup_upsert_keys: tuple[str, ...]
     timestamp: str = "timestamp"
+    partition_by: str = "DAY"
 
     def column_types(self) -> dict[str, ColumnType]:
         return dict(self.columns)
 
+    def column_names(self) -> tuple[str, ...]:
+        return tuple(name for name, _ in self.columns)
 
-def _spec(name: str, keys: tuple[str, ...], *columns: tuple[str, ColumnType]) -> TableSpec:
-    return TableSpec(name, (("timestamp", "TIMESTAMP"), *columns), keys)
+
+def _column(annotation: Any, metadata: Iterable[Any] = ()) -> Column | None:
+    """The Column in `metadata` or anywhere in `annotation` (Annotated, Optional)."""
+    for item in metadata:
+        if isinstance(item, Column):
+            return item
+    if get_origin(annotation) is Annotated:
+        found = _column(None, annotation.__metadata__)
+        return found or _column(get_args(annotation)[0])
+    for arg in get_args(annotation):
+        found = _column(arg) if arg is not type(None) else None
+        if found:
+            return found
+    return None
 
 
-TABLES: MappingProxyType[str, TableSpec] = MappingProxyType(
-    {
-        spec.name: spec
-        for spec in (
-            _spec(
-                "daemon_metrics",
-                ("timestamp", "host", "env"),
-                ("host", "SYMBOL"),
-                ("env", "SYMBOL"),
-                ("fetch_count", "LONG"),
-                ("error_count", "LONG"),
-                ("liquidation_count", "LONG"),
-                ("uptime_seconds", "DOUBLE"),
-                ("running", "BOOLEAN"),
-                ("last_error", "VARCHAR"),
-                ("memory_rss_bytes", "LONG"),
-                ("cpu_percent", "DOUBLE"),
-                ("restart_count", "LONG"),
-            ),
-            _spec(
-                "exchange_status",
-                ("timestamp", "exchange", "host", "env"),
-                ("exchange", "SYMBOL"),
-                ("host", "SYMBOL"),
-                ("env", "SYMBOL"),
-                ("connected", "BOOLEAN"),
-                ("latency_ms", "DOUBLE"),
-                ("reconnect_count", "LONG"),
-                ("last_message_at", "TIMESTAMP"),
-                ("disconnected_at", "TIMESTAMP"),
-            ),
-            _spec(
-                "pipeline_metrics",
-                ("timestamp", "exchange", "symbol", "data_type", "host", "env"),
-                ("exchange", "SYMBOL"),
-                ("symbol", "SYMBOL"),
-                ("data_type", "SYMBOL"),
-                ("host", "SYMBOL"),
-                ("env", "SYMBOL"),
-                ("records_count", "LONG"),
-                ("bytes_written", "LONG"),
-                ("latency_ms", "DOUBLE"),
-                ("gap_detected", "BOOLEAN"),
-                ("gap_duration_seconds", "DOUBLE"),
-            ),
-            _spec(
-                "trading_metrics",
-                ("timestamp", "strategy", "symbol", "venue", "env"),
-                ("strategy", "SYMBOL"),
-                ("symbol", "SYMBOL"),
-                ("venue", "SYMBOL"),
-                ("env", "SYMBOL"),
-                ("host", "SYMBOL"),
-                ("pnl", "DOUBLE"),
-                ("unrealized_pnl", "DOUBLE"),
-                ("position_size", "DOUBLE"),
-                ("orders_placed", "LONG"),
-                ("orders_filled", "LONG"),
-                ("fill_rate", "DOUBLE"),
-                ("exposure", "DOUBLE"),
-                ("drawdown", "DOUBLE"),
-            ),
-            _spec(
-                "collector_metrics",
-                ("timestamp", "host", "env"),
-                ("host", "SYMBOL"),
-                ("env", "SYMBOL"),
-                ("rows_sent", "LONG"),
-                ("rows_spooled", "LONG"),
-                ("spool_bytes", "LONG"),
-                ("spool_age_seconds", "DOUBLE"),
-                ("flush_latency_ms", "DOUBLE"),
-                ("retries", "LONG"),
-                ("rejects", "LONG"),
-                ("drops", "LONG"),
-            ),
-        )
-    }
-)
+def table_spec(model: type[MetricModel]) -> TableSpec:
+    """The table of a model: one column per field, in field order, the timestamp first."""
+    columns: list[tuple[str, ColumnType]] = []
+    for name, info in model.model_fields.items():
+        column = _column(info.annotation, info.metadata)
+        if column is None:
+            raise TypeError(f"{model.__name__}.{name} has no Column type in its annotation")
+        columns.append((name, column.type))
+    if columns[0] != ("timestamp", "TIMESTAMP"):
+        raise TypeError(f"{model.__name__}: the first field must be the TIMESTAMP 'timestamp'")
+    missing = set(model.DEDUP_KEYS) - {name for name, _ in columns}
+    if missing:
+        raise TypeError(f"{model.__name__}.DEDUP_KEYS names no field: {sorted(missing)}")
+    return TableSpec(model.TABLE, tuple(columns), tuple(model.DEDUP_KEYS), partition_by=model.PARTITION_BY)
 
+
+TABLES: MappingProxyType[str, TableSpec] = MappingProxyType({m.TABLE: table_spec(m) for m in METRIC_MODELS})
 MODEL_FOR_TABLE: MappingProxyType[str, type[MetricModel]] = MappingProxyType(
-    {
-        model.TABLE: model
-        for model in (DaemonMetrics, ExchangeStatus, PipelineMetrics, TradingMetrics, CollectorSelfMetrics)
-    }
+    {m.TABLE: m for m in METRIC_MODELS}
 )
+
+
+def role_schema() -> list[dict[str, Any]]:
+    """The tables in the questdb role's format (``_questdb_schema``: the questdb_table module's options)."""
+    return [
+        {
+            "name": spec.name,
+            "timestamp": spec.timestamp,
+            "partition_by": spec.partition_by,
+            "wal": True,
+            "dedup_upsert_keys": list(spec.dedup_upsert_keys),
+            "columns": [{"name": name, "type": kind} for name, kind in spec.columns],
+        }
+        for spec in TABLES.values()
+    ]
+
+
+class _IndentedDumper(yaml.SafeDumper):
+    """Block sequences indented under their key, as yamllint (ansible-lint) wants them."""
+
+    def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:
+        super().increase_indent(flow, False)
+
+
+def role_schema_yaml() -> str:
+    header = (
+        "---\n# Generated from collector/models.py (the one declaration of each table) by\n"
+        f"#   python -m collector.schema > {ROLE_SCHEMA_FILE}\n# Do not edit: change the models.\n"
+    )
+    body = yaml.dump(
+        role_schema(), Dumper=_IndentedDumper, sort_keys=False, default_flow_style=None, width=110
+    )
+    return header + body
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -207,3 +189,7 @@ def to_rows(samples: Iterable[MetricModel]) -> list[Row]:
     """``[to_row(sample) for sample in samples]`` without a call per sample (the client's hot path)."""
     converters = _CONVERTERS
     return [converters[sample.TABLE](sample.__dict__) for sample in samples]
+
+
+if __name__ == "__main__":
+    sys.stdout.write(role_schema_yaml())

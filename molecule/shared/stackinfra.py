@@ -24,7 +24,8 @@ SHARED = Path(__file__).resolve().parent
 REPO = SHARED.parents[1]
 PROBE_SOURCE = (SHARED / "probe.py").read_text()
 STACKPROBE_SOURCE = (SHARED / "stackprobe.py").read_text()
-SCHEMA = yaml.safe_load((REPO / "roles" / "questdb" / "vars" / "main.yml").read_text())["_questdb_schema"]
+# The tables the questdb role creates (generated from the collector's models: collector/schema.py).
+SCHEMA = yaml.safe_load((REPO / "roles" / "questdb" / "files" / "schema.yml").read_text())
 TABLES = [table["name"] for table in SCHEMA]
 SECRET_KEYS = (
     "questdb_http_password",

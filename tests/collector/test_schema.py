@@ -1,34 +1,43 @@
-"""The rows the collector writes match the deployed schema (roles/questdb/vars/main.yml) exactly."""
+"""The tables derive from the models; the rows the collector writes match them exactly."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import ClassVar
 
 import pytest
 
 from collector.models import DaemonMetrics, ExchangeStatus, MetricModel, PipelineMetrics, TradingMetrics
-from collector.schema import MODEL_FOR_TABLE, TABLES, datetime_ns, to_row
+from collector.schema import ROLE_SCHEMA_FILE, TABLES, datetime_ns, role_schema_yaml, table_spec, to_row
 from collector.sink.rows import Row, RowEncodingError, decode_row, encode_row
+from tests.support.paths import REPO
 from tests.support.schema import schema
 
 PYTHON_TYPES = {"LONG": int, "DOUBLE": float, "BOOLEAN": bool, "VARCHAR": str}
 
 
-def test_table_specs_match_the_role() -> None:
-    deployed = {table["name"]: table for table in schema()}
-    assert set(deployed) == set(TABLES)
-    for name, spec in TABLES.items():
-        role = deployed[name]
-        assert [(c["name"], c["type"]) for c in role["columns"]] == list(spec.columns), name
-        assert tuple(role["dedup_upsert_keys"]) == spec.dedup_upsert_keys, name
-        assert role["timestamp"] == spec.timestamp == "timestamp"
+def test_the_role_schema_file_is_generated_from_the_models() -> None:
+    """roles/questdb/files/schema.yml is what `python -m collector.schema` writes from the models."""
+    generated = (REPO / ROLE_SCHEMA_FILE).read_text()
+    assert generated == role_schema_yaml(), (
+        f"{ROLE_SCHEMA_FILE} is behind the models: python -m collector.schema > {ROLE_SCHEMA_FILE}"
+    )
+    assert [t["name"] for t in schema()] == list(TABLES)
 
 
-@pytest.mark.parametrize("table", sorted(TABLES))
-def test_models_cover_exactly_the_columns(table: str) -> None:
-    model = MODEL_FOR_TABLE[table]
-    assert table == model.TABLE
-    assert set(model.model_fields) == {name for name, _ in TABLES[table].columns}
+def test_every_field_is_a_column_of_its_declared_type() -> None:
+    """The Column of each annotation decides the type; a field without one is refused."""
+    assert TABLES["daemon_metrics"].column_types()["running"] == "BOOLEAN"
+    assert TABLES["exchange_status"].column_types()["exchange"] == "SYMBOL"
+    assert TABLES["exchange_status"].column_types()["last_message_at"] == "TIMESTAMP"
+    assert TABLES["daemon_metrics"].column_types()["last_error"] == "VARCHAR"
+
+    class Untyped(DaemonMetrics):
+        TABLE: ClassVar[str] = "untyped"
+        note: str | None = None
+
+    with pytest.raises(TypeError, match=r"Untyped\.note has no Column type"):
+        table_spec(Untyped)
 
 
 def full_samples() -> list[MetricModel]:

@@ -1,4 +1,4 @@
-"""The monitoring schema (roles/questdb/vars/main.yml) created on a test server.
+"""The monitoring schema (roles/questdb/files/schema.yml, from the collector's models) on a test server.
 
 The SQL comes from the questdb_table and questdb_materialized_view modules' own builders, so tests
 and the bench get exactly the tables and rollup views a deploy creates.
@@ -26,7 +26,8 @@ def _role_vars() -> dict[str, Any]:
 
 
 def schema() -> list[dict[str, Any]]:
-    return list(_role_vars()["_questdb_schema"])
+    """The tables the questdb role creates: its files/schema.yml, generated from the collector's models."""
+    return list(yaml.safe_load((REPO / "roles" / "questdb" / "files" / "schema.yml").read_text()))
 
 
 def views() -> list[dict[str, Any]]:

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from ansible_collections.tradewatch.stack.plugins.module_utils.questdb_schema import (
     Table,
     absent_state,
@@ -16,7 +14,7 @@ from ansible_collections.tradewatch.stack.plugins.module_utils.questdb_schema im
 )
 from ansible_collections.tradewatch.stack.plugins.module_utils.questdb_types import SchemaError, Ttl
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.support.schema import schema
 
 
 def params(**overrides: Any) -> dict[str, Any]:
@@ -127,9 +125,9 @@ def test_build_spec_errors(overrides: dict[str, Any], message: str) -> None:
 
 def test_project_schema_is_valid() -> None:
     """Every table the questdb role declares passes validation (with the TTL the role adds)."""
-    schema = yaml.safe_load((REPO / "roles" / "questdb" / "vars" / "main.yml").read_text())["_questdb_schema"]
-    assert schema
-    for table in schema:
+    tables = schema()
+    assert tables
+    for table in tables:
         spec = build_spec({**table, "ttl": "90d"})
         assert spec.timestamp == "timestamp"
         assert spec.dedup_upsert_keys == table["dedup_upsert_keys"]

@@ -8,6 +8,7 @@ import time
 from typing import Any
 
 import pytest
+from stackinfra import SCHEMA  # molecule/shared (on sys.path: conftest.py)
 
 SECRET_KEYS = ("questdb_http_password", "questdb_pg_password", "questdb_pg_readonly_password")
 TTL_UNITS = {"h": "HOUR", "d": "DAY", "w": "WEEK", "M": "MONTH", "y": "YEAR"}
@@ -205,11 +206,11 @@ def test_pg_readonly_user(questdb: Any, settings: dict[str, Any]) -> None:
 
 
 # ---- Schema and data ----------------------------------------------------------------------------
-def test_tables_match_the_schema(questdb: Any, role_vars: dict[str, Any], settings: dict[str, Any]) -> None:
+def test_tables_match_the_schema(questdb: Any, settings: dict[str, Any]) -> None:
     columns = "table_name, walEnabled, partitionBy, dedup, ttlValue, ttlUnit, designatedTimestamp"
     query = f"SELECT {columns} FROM tables()"
     tables = {row[0]: row[1:] for row in questdb.rows(query)}
-    for table in role_vars["_questdb_schema"]:
+    for table in SCHEMA:
         name = table["name"]
         assert name in tables, f"{name} missing"
         wal, partition_by, dedup, ttl_value, ttl_unit, designated = tables[name]
