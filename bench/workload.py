@@ -18,12 +18,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from collector.config import DEFAULT_DATA_TYPES, DEFAULT_EXCHANGES
+from collector.config import DEFAULT_DATA_TYPES, SIMULATED_EXCHANGES
 from collector.models import DaemonMetrics, ExchangeStatus, MetricModel, PipelineMetrics
 from collector.schema import TABLES as TABLES_SPEC
 from collector.sources.simulate import symbol_names
 
-EXCHANGES = tuple(DEFAULT_EXCHANGES)
+EXCHANGES = tuple(SIMULATED_EXCHANGES)
 DATA_TYPES = tuple(DEFAULT_DATA_TYPES)
 SYMBOLS = tuple(symbol_names(50))
 HOST = "daemon-1"

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from collector import __version__
-from collector.config import DEFAULT_DATA_TYPES, DEFAULT_EXCHANGES, ConfigError, load_config
+from collector.config import DEFAULT_DATA_TYPES, SIMULATED_EXCHANGES, ConfigError, load_config
 from collector.sink.spool import SpoolLockedError
 
 EXIT_CONFIG = 2
@@ -74,7 +74,7 @@ def fake_daemon(args: argparse.Namespace) -> int:
 
     daemon = SimulatedDaemon(
         seed=args.seed,
-        exchanges=DEFAULT_EXCHANGES,
+        exchanges=SIMULATED_EXCHANGES,
         data_types=DEFAULT_DATA_TYPES,
         symbols_per_exchange=args.symbols,
         tick_seconds=args.interval,

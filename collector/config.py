@@ -21,7 +21,9 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from collector.models import MAX_SYMBOL_LEN, Env
 
 ENV_PREFIX = "TRADEWATCH_COLLECTOR_"
-DEFAULT_EXCHANGES = ("binance", "bybit", "okx", "dydx")
+# The exchanges of the simulator (demo, tests, benchmarks). The collector accepts every well-formed
+# exchange name unless the configuration's `exchanges` restricts them.
+SIMULATED_EXCHANGES = ("binance", "bybit", "okx", "dydx")
 DEFAULT_DATA_TYPES = ("oi", "funding", "liquidation")
 SUPPORTED_TRANSPORTS = ("http", "https")
 QWP_MESSAGE = (
@@ -118,12 +120,6 @@ class SpoolSettings(Section):
         return self.dead_letter_file or self.dir / "dead-letter.jsonl"
 
 
-class AlertThresholds(Section):
-    error_rate_threshold: float = Field(default=10.0, ge=0, allow_inf_nan=False)
-    latency_threshold_ms: float = Field(default=500.0, ge=0, allow_inf_nan=False)
-    disconnect_alert_minutes: float = Field(default=5.0, ge=0, allow_inf_nan=False)
-
-
 class HttpSourceConfig(Section):
     type: Literal["http"]
     name: Name = "daemon"
@@ -138,6 +134,23 @@ class FileSourceConfig(Section):
     path: Path
     stale_after_seconds: PositiveSeconds = 15.0
     pid_file: Path | None = None
+
+
+class QueueSourceConfig(Section):
+    """The status channel the daemon's hook writes into (collector.channel): the production path."""
+
+    type: Literal["queue"]
+    name: Name = "daemon"
+    path: Path = Path("/var/lib/tradewatch-status")
+    stale_after_seconds: PositiveSeconds = 5.0
+
+
+class HookConfig(Section):
+    """The hook in the daemon's process (collector.attach): where and how often it queues its status."""
+
+    queue_dir: Path = Path("/var/lib/tradewatch-status")
+    interval_seconds: PositiveSeconds = 1.0
+    max_documents: int = Field(default=3600, ge=1, le=1_000_000)
 
 
 FaultKind = Literal["daemon_stop", "exchange_disconnect", "latency_spike", "data_gap", "error_burst"]
@@ -171,7 +184,8 @@ class SimulateSourceConfig(Section):
 
 
 SourceConfig = Annotated[
-    HttpSourceConfig | FileSourceConfig | SimulateSourceConfig, Field(discriminator="type")
+    HttpSourceConfig | FileSourceConfig | QueueSourceConfig | SimulateSourceConfig,
+    Field(discriminator="type"),
 ]
 
 
@@ -211,7 +225,7 @@ class MonitoringConfig(BaseSettings):
 
     env: Env = "dev"
     host: Name = Field(default_factory=socket.gethostname)
-    exchanges: list[Name] = Field(default_factory=lambda: list(DEFAULT_EXCHANGES), min_length=1)
+    exchanges: list[Name] | None = Field(default=None, min_length=1)  # None: any well-formed name
     data_types: list[Name] = Field(default_factory=lambda: list(DEFAULT_DATA_TYPES), min_length=1)
     max_clock_skew_seconds: float = Field(default=5.0, ge=0, le=3_600, allow_inf_nan=False)
     poll_interval_seconds: PositiveSeconds = 1.0
@@ -222,7 +236,6 @@ class MonitoringConfig(BaseSettings):
     questdb: QuestDBSettings = QuestDBSettings()
     retry: RetrySettings = RetrySettings()
     spool: SpoolSettings = SpoolSettings()
-    alerts: AlertThresholds = AlertThresholds()
     sources: list[SourceConfig] = Field(default_factory=list)
     probes: list[ProbeConfig] = Field(default_factory=list)
     metrics: MetricsEndpoint = MetricsEndpoint()

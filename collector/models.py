@@ -205,9 +205,19 @@ class ExchangeStatus(MetricModel):
     reconnect_count: Counter = 0
     last_message_at: UtcTimestamp | None = None
     disconnected_at: UtcTimestamp | None = None
+    # Requests the daemon made to the exchange and how many failed, cumulative per daemon run (the
+    # error-rate alert takes their ratio over a window; a smaller value is a restart).
+    request_count: Counter | None = None
+    error_count: Counter | None = None
 
     @model_validator(mode="after")
     def _times_consistent(self) -> ExchangeStatus:
+        if (
+            self.error_count is not None
+            and self.request_count is not None
+            and self.error_count > self.request_count
+        ):
+            raise ValueError("error_count must not exceed request_count")
         if self.last_message_at is not None and self.last_message_at > self.timestamp:
             raise ValueError("last_message_at must not be after timestamp")
         if self.disconnected_at is not None:
@@ -232,6 +242,8 @@ class PipelineMetrics(MetricModel):
     latency_ms: NonNegative | None = None
     gap_detected: Flag = False
     gap_duration_seconds: NonNegative | None = None
+    # Failed fetches of this series in the interval.
+    error_count: Counter | None = None
 
     @model_validator(mode="after")
     def _gap_consistent(self) -> PipelineMetrics:

@@ -61,8 +61,11 @@ class EntryListCollector:
     table: str
     model: ClassVar[type[MetricModel]]
     entries: ClassVar[str]
-    keys: ClassVar[tuple[str, ...]]
     item_keys: ClassVar[tuple[str, ...]]
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        return status_keys(self.model)
 
     def collect(self, result: PollResult, ctx: CollectContext) -> Collected:
         out = Collected()
@@ -91,6 +94,15 @@ def build(
         return None
     out.samples.append(sample)
     return sample
+
+
+ROW_KEYS = ("timestamp", "env", "host")
+
+
+def status_keys(model: type[MetricModel], *exclude: str) -> tuple[str, ...]:
+    """The keys a status entry may give for a row of ``model``: its columns less the ones every row
+    takes from the document (timestamp, env, host) and ``exclude`` (e.g. a mapping's key)."""
+    return tuple(name for name in model.model_fields if name not in (*ROW_KEYS, *exclude))
 
 
 def pick(entry: Any, *keys: str) -> dict[str, Any]:

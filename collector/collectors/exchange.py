@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collector.collectors.base import CollectContext, Collected, build, pick
+from collector.collectors.base import CollectContext, Collected, build, pick, status_keys
 from collector.collectors.probe import LatencyProber
 from collector.models import MAX_LATENCY_MS, ExchangeStatus
 from collector.sources.base import PollResult, Snapshot
 
-EXCHANGE_KEYS = ("connected", "latency_ms", "reconnect_count", "last_message_at", "disconnected_at")
+EXCHANGE_KEYS = status_keys(ExchangeStatus, "exchange")  # the exchange is the mapping's key
 
 
 class ExchangeCollector:

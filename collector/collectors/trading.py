@@ -5,20 +5,6 @@ from __future__ import annotations
 from collector.collectors.base import EntryListCollector
 from collector.models import TradingMetrics
 
-TRADING_KEYS = (
-    "strategy",
-    "symbol",
-    "venue",
-    "pnl",
-    "unrealized_pnl",
-    "position_size",
-    "orders_placed",
-    "orders_filled",
-    "fill_rate",
-    "exposure",
-    "drawdown",
-)
-
 
 class TradingCollector(EntryListCollector):
     """trading_metrics per (strategy, symbol, venue) entry of the status' ``trading`` list.
@@ -29,5 +15,4 @@ class TradingCollector(EntryListCollector):
     table = TradingMetrics.TABLE
     model = TradingMetrics
     entries = "trading"
-    keys = TRADING_KEYS
     item_keys = ("strategy", "symbol", "venue")

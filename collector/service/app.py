@@ -17,9 +17,11 @@ from collector.collectors import DaemonCollector, ExchangeCollector, PipelineCol
 from collector.collectors.base import Collector
 from collector.collectors.probe import LatencyProber
 from collector.config import (
+    SIMULATED_EXCHANGES,
     FileSourceConfig,
     HttpSourceConfig,
     MonitoringConfig,
+    QueueSourceConfig,
     SimulateSourceConfig,
 )
 from collector.models import ValidationContext, utc_now
@@ -30,6 +32,7 @@ from collector.service.systemd import Notifier
 from collector.sink.client import MetricsClient
 from collector.sink.selfmetrics import CollectorMetrics
 from collector.sources.base import StatusSource
+from collector.sources.queue import QueueSource
 from collector.sources.remote import FileStatusSource, HttpStatusSource
 from collector.sources.simulate import Fault, SimulatedDaemon, SimulateSource
 
@@ -59,6 +62,10 @@ def build_sources(config: MonitoringConfig, *, clock: Callable[[], datetime] = u
                     clock=clock,
                 )
             )
+        elif isinstance(spec, QueueSourceConfig):
+            sources.append(
+                QueueSource(spec.path, name=spec.name, stale_after=spec.stale_after_seconds, clock=clock)
+            )
         elif isinstance(spec, SimulateSourceConfig):
             sources.append(simulate_source(spec, config, clock=clock))
     return sources
@@ -69,7 +76,7 @@ def simulate_source(
 ) -> SimulateSource:
     daemon = SimulatedDaemon(
         seed=spec.seed,
-        exchanges=spec.exchanges or config.exchanges,
+        exchanges=spec.exchanges or config.exchanges or SIMULATED_EXCHANGES,
         data_types=spec.data_types or config.data_types,
         symbols_per_exchange=spec.symbols_per_exchange,
         strategies=spec.strategies,
@@ -92,7 +99,7 @@ def validation_factory(
     context = ValidationContext(
         clock=clock,
         max_skew_seconds=config.max_clock_skew_seconds,
-        exchanges=frozenset(config.exchanges),
+        exchanges=frozenset(config.exchanges) if config.exchanges is not None else None,
         data_types=frozenset(config.data_types),
     )
     return lambda: context

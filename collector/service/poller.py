@@ -17,6 +17,7 @@ from collector.sources.status import StatusError
 
 log = logging.getLogger("collector.poller")
 MAX_LOGGED_ERRORS = 5
+MAX_DRAIN = 1000  # documents read from one source in one tick (a source's backlog after a restart)
 
 
 class Sink(Protocol):
@@ -45,14 +46,24 @@ class Poller:
         self.metrics = metrics
         self._monotonic = monotonic
         self._last_seen: dict[str, datetime] = {}
+        self._keys_seen: set[tuple[str, str, str]] = set()
 
     @property
     def exhausted(self) -> bool:
         return all(source.exhausted for source in self.sources)
 
     def poll_once(self) -> int:
-        """Poll every source once; return the number of rows handed to the sink."""
-        return sum(self._poll_source(source) for source in self.sources if not source.exhausted)
+        """Poll every source once (and again while it has a backlog, up to MAX_DRAIN documents);
+        return the number of rows handed to the sink."""
+        added = 0
+        for source in self.sources:
+            for _ in range(MAX_DRAIN):
+                if source.exhausted:
+                    break
+                added += self._poll_source(source)
+                if not getattr(source, "backlog", 0):
+                    break
+        return added
 
     def _poll_source(self, source: StatusSource) -> int:
         try:
@@ -70,7 +81,9 @@ class Poller:
         if isinstance(result, Snapshot):
             if self._last_seen.get(source.name) == result.status.timestamp:
                 self.metrics.polls.labels(source.name, "unchanged").inc()
+                source.commit()
                 return 0  # the same document again: its rows are already spooled
+            self._meta(source.name, result.status.meta)
             outcome = "ok"
         else:
             outcome = "unreachable"
@@ -89,6 +102,27 @@ class Poller:
             self._last_seen[source.name] = result.status.timestamp
         self.metrics.polls.labels(source.name, outcome).inc()
         return added
+
+    def _meta(self, source: str, meta: dict[str, object]) -> None:
+        """What the hook in the daemon's process reports of itself: drops and its status' keys."""
+        dropped = meta.get("dropped_before")
+        if type(dropped) is int and dropped > 0:
+            self.metrics.status_dropped.labels(source).inc(dropped)
+            log.warning(
+                "the daemon's hook dropped status documents", extra={"source": source, "dropped": dropped}
+            )
+        for kind in ("missing", "unknown"):
+            counts = meta.get(f"{kind}_keys")
+            if not isinstance(counts, dict):
+                continue
+            for key in counts:
+                if (source, kind, key) not in self._keys_seen:
+                    self._keys_seen.add((source, kind, key))
+                    self.metrics.status_keys.labels(source, kind, str(key)).inc()
+                    log.warning(
+                        f"the daemon's status has {'no' if kind == 'missing' else 'an unknown'} key",
+                        extra={"source": source, "key": key},
+                    )
 
     def _report(self, source: str, collected: Collected) -> None:
         if not collected.errors:

@@ -65,7 +65,8 @@ def read_totals(metrics: CollectorMetrics) -> Totals:
         rows_sent=round(_sum(metrics.rows_sent, "_total")),
         retries=round(_sum(metrics.flush_retries, "_total")),
         rejects=round(_sum(metrics.rows_rejected, "_total")),
-        drops=round(_sum(metrics.rows_dropped, "_total")),
+        # rows the client dropped, and status documents the daemon's hook dropped (one each)
+        drops=round(_sum(metrics.rows_dropped, "_total") + _sum(metrics.status_dropped, "_total")),
         flushes=round(_sum(metrics.flush_seconds, "_count")),
         flush_seconds=_sum(metrics.flush_seconds, "_sum"),
         rows_spooled=max(0, round(_gauge(metrics.spool_rows))),

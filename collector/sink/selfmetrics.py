@@ -66,6 +66,18 @@ class CollectorMetrics:
         self.polls = Counter(
             f"{PREFIX}_source_polls", "Status polls by source and outcome", ["source", "outcome"], registry=r
         )
+        self.status_dropped = Counter(
+            f"{PREFIX}_status_documents_dropped",
+            "Status documents the daemon's hook dropped (its channel was full)",
+            ["source"],
+            registry=r,
+        )
+        self.status_keys = Counter(
+            f"{PREFIX}_status_keys",
+            "Keys of the daemon's own status that were missing or unknown (each counted once)",
+            ["source", "kind", "key"],
+            registry=r,
+        )
 
     def bind_spool(
         self,

@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from collector.config import DEFAULT_DATA_TYPES, DEFAULT_EXCHANGES, FaultConfig
+from collector.config import DEFAULT_DATA_TYPES, SIMULATED_EXCHANGES, FaultConfig
 from collector.models import MAX_LATENCY_MS, utc_now
 from collector.sources.base import BaseSource, PollResult, Snapshot
 from collector.sources.status import parse_status
@@ -125,7 +125,7 @@ class SimulatedDaemon:
         self,
         *,
         seed: int = 0,
-        exchanges: Sequence[str] = DEFAULT_EXCHANGES,
+        exchanges: Sequence[str] = SIMULATED_EXCHANGES,
         data_types: Sequence[str] = DEFAULT_DATA_TYPES,
         symbols_per_exchange: int = 50,
         strategies: int = 2,

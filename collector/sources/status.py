@@ -50,6 +50,9 @@ class StatusDocument(BaseModel):
     exchanges: dict[str, dict[str, Any]] = Field(default_factory=dict)
     pipeline: list[dict[str, Any]] = Field(default_factory=list)
     trading: list[dict[str, Any]] = Field(default_factory=list)
+    # From the hook in the daemon's process (collector.ccxt): keys of the daemon's own status it did
+    # not find or did not know (cumulative counts), and status documents it had to drop just before.
+    meta: dict[str, Any] = Field(default_factory=dict)
 
 
 def parse_status(data: Any, *, received_at: datetime) -> StatusDocument:

@@ -11,6 +11,7 @@ import psycopg
 import pytest
 
 from collector.config import MonitoringConfig, config_from_mapping
+from collector.schema import TABLES as SPECS
 from tests.support.questdb_server import QuestDBServer
 from tests.support.schema import create_schema, schema
 
@@ -90,10 +91,7 @@ def wait_for_count(server: QuestDBServer, sql: str, expected: int, timeout: floa
 
 # DEDUP UPSERT KEYS of the data tables: a row counted twice in count() but once here was duplicated.
 DISTINCT = {
-    "daemon_metrics": "timestamp, host, env",
-    "exchange_status": "timestamp, exchange, host, env",
-    "pipeline_metrics": "timestamp, exchange, symbol, data_type, host, env",
-    "trading_metrics": "timestamp, strategy, symbol, venue, env",
+    name: ", ".join(spec.dedup_upsert_keys) for name, spec in SPECS.items() if name != "collector_metrics"
 }
 
 

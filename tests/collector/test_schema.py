@@ -67,6 +67,8 @@ def full_samples() -> list[MetricModel]:
             reconnect_count=2,
             last_message_at=now - timedelta(seconds=2),
             disconnected_at=now - timedelta(seconds=1),
+            request_count=9,
+            error_count=3,
         ),
         PipelineMetrics(
             timestamp=now,
@@ -80,6 +82,7 @@ def full_samples() -> list[MetricModel]:
             latency_ms=3,
             gap_detected=True,
             gap_duration_seconds=4,
+            error_count=5,
         ),
         TradingMetrics(
             timestamp=now,
