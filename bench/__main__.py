@@ -13,7 +13,7 @@ from pathlib import Path
 
 from bench.common import REPO, Progress, Report, Result, load_average, say
 
-SECTIONS = ("ingest", "latency", "footprint", "storage", "dashboards")
+SECTIONS = ("ingest", "latency", "footprint", "storage", "dashboards", "hook")
 
 
 @dataclass(frozen=True)
@@ -27,10 +27,13 @@ class Settings:
     days: int
     before_days: int
     dashboard_repeats: int
+    hook_polls: int
+    hook_calls: int
+    hook_seconds: float
 
 
-FULL = Settings(1_000_000, 3, 10_000, 60.0, 1_000, 60.0, 90, 3, 10)
-QUICK = Settings(20_000, 1, 2_000, 5.0, 1_000, 5.0, 2, 1, 2)
+FULL = Settings(1_000_000, 3, 10_000, 60.0, 1_000, 60.0, 90, 3, 10, 1_000, 20_000, 60.0)
+QUICK = Settings(20_000, 1, 2_000, 5.0, 1_000, 5.0, 2, 1, 2, 100, 2_000, 5.0)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -53,6 +56,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         ("days", int),
         ("before-days", int),
         ("dashboard-repeats", int),
+        ("hook-polls", int),
+        ("hook-calls", int),
+        ("hook-seconds", float),
     ):
         parser.add_argument(f"--{name}", type=kind, help=f"default: {getattr(FULL, name.replace('-', '_'))}")
     return parser.parse_args(argv)
@@ -82,6 +88,7 @@ def run(args: argparse.Namespace, workdir: Path) -> tuple[Report, str, str]:
         "footprint": lambda: _footprint(report, settings, workdir, args.keep),
         "storage": lambda: _storage(report, settings, workdir, args.keep, "dashboards" in sections),
         "dashboards": lambda: None,  # runs on the retention dataset of the storage step
+        "hook": lambda: _hook(report, settings, workdir),
     }
     if "dashboards" in sections and "storage" not in sections:
         steps["dashboards"] = lambda: _storage(report, settings, workdir, args.keep, True, storage=False)
@@ -120,6 +127,12 @@ def _footprint(report: Report, s: Settings, workdir: Path, keep: bool) -> None:
 
     with questdb(workdir, "footprint", keep=keep) as server:
         report.add(*bench_footprint(server, s.footprint_rate, s.footprint_seconds, workdir, report.details))
+
+
+def _hook(report: Report, s: Settings, workdir: Path) -> None:
+    from bench.hook import bench_hook
+
+    report.add(*bench_hook(workdir, s.hook_polls, s.hook_calls, s.hook_seconds))
 
 
 def _storage(

@@ -175,7 +175,7 @@ class SimulatedDaemon:
             document["host"] = self.host
         document["daemon"] = self._daemon(tick, now, rng, stopped, run_start, run_ticks)
         document["exchanges"] = {
-            e: self._exchange(e, i, tick, now, rng, stopped) for i, e in enumerate(self.exchanges)
+            e: self._exchange(e, i, tick, now, rng, stopped, run_start) for i, e in enumerate(self.exchanges)
         }
         document["pipeline"] = self._pipeline(tick, rng, stopped)
         document["trading"] = self._trading(tick, rng)
@@ -211,13 +211,39 @@ class SimulatedDaemon:
             "cpu_percent": round(5.0 + 20.0 * rng.random(), 3),
         }
 
+    def _requests(self, exchange: str, tick: int, run_start: int) -> tuple[int, int]:
+        """(requests, failed requests) to ``exchange`` in this daemon run up to ``tick``: one OI and one
+        funding request per symbol and tick; all of them fail while the exchange is down, and an error
+        burst on it fails ``errors_per_tick`` more (at most every request)."""
+        per_tick = 2 * len(self.symbols)
+        ticks = tick + 1 - run_start
+        failed = 0
+        for f in self.faults:
+            if f.kind not in ("exchange_disconnect", "error_burst") or not f.hits(exchange):
+                continue
+            if f.kind == "error_burst" and f.exchange is None and exchange != self.exchanges[0]:
+                continue
+            overlap = max(0, min(tick + 1, f.end_tick) - max(f.start_tick, run_start))
+            failed += overlap * (
+                per_tick if f.kind == "exchange_disconnect" else min(per_tick, f.errors_per_tick)
+            )
+        return ticks * per_tick, min(failed, ticks * per_tick)
+
     def _exchange(
-        self, exchange: str, index: int, tick: int, now: datetime, rng: random.Random, stopped: Fault | None
+        self,
+        exchange: str,
+        index: int,
+        tick: int,
+        now: datetime,
+        rng: random.Random,
+        stopped: Fault | None,
+        run_start: int,
     ) -> dict[str, Any]:
         mine = [f for f in self.faults if f.hits(exchange)]
         down = stopped or next((f for f in mine if f.kind == "exchange_disconnect" and f.active(tick)), None)
         reconnects = sum(1 for f in mine if f.kind == "exchange_disconnect" and f.end_tick <= tick)
         jitter = rng.uniform(0.8, 1.2)
+        requests, failed = self._requests(exchange, stopped.start_tick - 1 if stopped else tick, run_start)
         if down is not None:
             last = down.start_tick - 1
             return {
@@ -226,6 +252,8 @@ class SimulatedDaemon:
                 "reconnect_count": reconnects,
                 "last_message_at": self._ts(last, now, tick) if last >= 0 else None,
                 "disconnected_at": self._ts(down.start_tick, now, tick),
+                "request_count": requests,
+                "error_count": failed,
             }
         latency = BASE_LATENCY_MS[index % len(BASE_LATENCY_MS)] * jitter * self._spike(exchange, tick)
         lag = rng.uniform(0.0, min(0.5, self.tick_seconds))
@@ -235,6 +263,8 @@ class SimulatedDaemon:
             "reconnect_count": reconnects,
             "last_message_at": (now - timedelta(seconds=lag)).isoformat(),
             "disconnected_at": None,
+            "request_count": requests,
+            "error_count": failed,
         }
 
     def _spike(self, exchange: str, tick: int) -> float:
@@ -277,6 +307,7 @@ class SimulatedDaemon:
                             "latency_ms": latency,
                             "gap_detected": gap is not None,
                             "gap_duration_seconds": duration if gap is not None else None,
+                            "error_count": int(down is not None and data_type != "liquidation"),
                         }
                     )
         return entries

@@ -23,6 +23,7 @@ EXPECTED = [
     ("Storage after", "pipeline_metrics_1m (view)"),
     ("Dashboards", "90d: slowest query p95"),
     ("Dashboards, raw tables (baseline)", "90d: slowest query p95"),
+    ("Hook", "one exchange request, watched vs bare (baseline, same run)"),
 ]
 
 

@@ -91,6 +91,13 @@ def monitoring(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Monitoring]
         server.stop()
 
 
+@pytest.fixture(scope="package")
+def prod_rules(rendered: dict[str, Rendered]) -> dict[str, tuple[dict[str, Any], dict[str, Any]]]:
+    """Rule id -> (group, rule) of the rendered prod alerting file."""
+    doc = rendered["prod"].provisioning("alerting")
+    return {r["uid"].removeprefix("tw-prod-"): (g, r) for g in doc["groups"] for r in g["rules"]}
+
+
 _TIMINGS: list[tuple[float, float, str]] = []
 
 

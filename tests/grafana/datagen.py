@@ -31,9 +31,11 @@ EXCHANGE_HOST = {exchange: host for host, exchanges in HOSTS.items() for exchang
 class Fault:
     """A scripted fault on `target` (a host, an exchange, or 'exchange/data_type[/symbol]').
 
-    kinds: silent, not_running, restart (at start), errors (value = errors per minute), disconnect,
+    kinds: silent, not_running, restart (at start), errors (an exchange: value = the share of its
+    requests that fail; a host: value = daemon errors per minute), disconnect,
     stream_stale, latency (ms), pipeline_latency (ms), pipeline_stale, gap (value = seconds),
-    backlog (spool age grows from start), spool_age (a steady spool age = value), loss (value = rows
+    memory (value = the daemon's resident MiB), backlog (spool age grows from start), spool_age (a
+    steady spool age = value), loss (value = rows
     dropped at start, plus one rejected), collector_restart (the collector's counters start again).
     """
 
@@ -70,6 +72,8 @@ class _Exchange:
     reconnects: int = 0
     last_message: int = 0
     was_connected: bool = True
+    requests: int = 0
+    failed: float = 0.0
 
 
 @dataclass
@@ -81,8 +85,9 @@ class Simulation:
     end: int
     step: int
     faults: list[Fault] = field(default_factory=list)
-    base_error_rate: float = 0.2  # errors per minute
-    base_error_count: int = 0
+    base_error_rate: float = 0.2  # daemon errors per minute
+    base_error_count: int = 0  # the daemon's, and each exchange's failed requests, at the start
+    base_error_share: float = 0.02  # of an exchange's requests
 
     def _on(self, kind: str, target: str, t: int) -> Fault | None:
         for fault in self.faults:
@@ -98,7 +103,12 @@ class Simulation:
 
     def rows(self) -> Iterator[Row]:
         hosts = {h: _Host(started=self.start - 3 * H, errors=float(self.base_error_count)) for h in HOSTS}
-        exchanges = {e: _Exchange(last_message=self.start) for e in EXCHANGE_HOST}
+        exchanges = {
+            e: _Exchange(
+                last_message=self.start, requests=10 * self.base_error_count, failed=self.base_error_count
+            )
+            for e in EXCHANGE_HOST
+        }
         pnl = {(h, sym): 0.0 for h in HOSTS for sym in SYMBOLS}
         for t in range(self.start, self.end, self.step):
             for host, host_exchanges in HOSTS.items():
@@ -122,6 +132,8 @@ class Simulation:
                 0,
                 t,
             )
+            for exchange in host_exchanges:  # the daemon's counters start again, per exchange too
+                exchanges[exchange].requests, exchanges[exchange].failed = 0, 0.0
         if self._starts("collector_restart", host, t):
             hs.rows_sent, hs.retries, hs.rejects, hs.drops = 0, 0, 0, 0
         errors = self._on("errors", host, t)
@@ -143,6 +155,11 @@ class Simulation:
             if down is None and not self._on("stream_stale", exchange, t):
                 es.last_message = t - S
             latency = self._on("latency", exchange, t)
+            requests = len(SYMBOLS) * 2 * round(self.step / (10 * S))  # OI and funding per symbol, every 10 s
+            failing = self._on("errors", exchange, t)
+            share = 1.0 if down else (failing.value if failing else self.base_error_share)
+            es.requests += requests
+            es.failed += requests * share
             out.append(
                 (
                     "exchange_status",
@@ -153,6 +170,8 @@ class Simulation:
                         "reconnect_count": es.reconnects,
                         "last_message_at": TimestampNanos(es.last_message),
                         "disconnected_at": TimestampNanos(down.start) if down else None,
+                        "request_count": es.requests,
+                        "error_count": int(es.failed),
                     },
                 )
             )
@@ -195,7 +214,9 @@ class Simulation:
                     "last_error": "ccxt.NetworkError: binance GET /fapi/v1/openInterest 503"
                     if errors_now
                     else None,
-                    "memory_rss_bytes": 300_000_000 + int(_jitter(host, t, 50_000_000)),
+                    "memory_rss_bytes": int(memory.value * 1048576)
+                    if (memory := self._on("memory", host, t))
+                    else 300_000_000 + int(_jitter(host, t, 50_000_000)),
                     "cpu_percent": 12.0 + _jitter(host + "cpu", t, 8.0),
                     "restart_count": hs.restart_count,
                 },
@@ -241,6 +262,7 @@ class Simulation:
             "bytes_written": records * 96,
             "latency_ms": latency.value if latency else 30.0 + _jitter(target, t, 40.0),
             "gap_detected": gap is not None,
+            "error_count": 0 if connected or data_type == "liquidation" else 1,
         }
         if gap:
             columns["gap_duration_seconds"] = gap.value
@@ -272,6 +294,7 @@ def history(now: int, env: str) -> list[Simulation]:
     """30 days: sparse (15 min) until two hours ago, then dense (10 s), with faults in the last hour."""
     faults = [
         Fault("errors", "daemon-1", now - 50 * M, now - 40 * M, value=30),
+        Fault("errors", "binance", now - 50 * M, now - 40 * M, value=0.9),
         Fault("restart", "daemon-2", now - 45 * M),
         Fault("disconnect", "okx", now - 35 * M, now - 28 * M),
         Fault("gap", "binance/oi/BTC/USDT:USDT", now - 20 * M, value=42),

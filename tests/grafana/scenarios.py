@@ -49,24 +49,24 @@ SCENARIOS: tuple[Scenario, ...] = (
     Scenario(
         "daemon-down/silent-90s", "daemon-down", False, lambda t: [Fault("silent", "daemon-2", t - 90 * S)]
     ),
-    # error rate: 10 per minute
+    # error rate: more than half of an exchange's requests failed in the window
     Scenario(
-        "error-rate/30-per-min",
+        "error-rate/all-requests-failing",
         "error-rate",
         True,
-        lambda t: [Fault("errors", "daemon-1", t - 10 * M, value=30)],
+        lambda t: [Fault("errors", "binance", t - 10 * M, value=1.0)],
     ),
     Scenario(
-        "error-rate/8-per-min",
+        "error-rate/40-percent",
         "error-rate",
         False,
-        lambda t: [Fault("errors", "daemon-1", t - 10 * M, value=8)],
+        lambda t: [Fault("errors", "binance", t - 10 * M, value=0.4)],
     ),
     Scenario(
         "error-rate/counter-reset-on-restart",
         "error-rate",
         False,
-        lambda t: [Fault("restart", "daemon-1", t - 3 * M), Fault("errors", "daemon-1", t - 3 * M, value=2)],
+        lambda t: [Fault("restart", "daemon-1", t - 3 * M), Fault("errors", "binance", t - 3 * M, value=0.3)],
         base_error_count=5000,
     ),
     # exchange disconnected longer than 5 minutes
@@ -120,12 +120,33 @@ SCENARIOS: tuple[Scenario, ...] = (
         False,
         lambda t: [Fault("stream_stale", "binance", t - 90 * S)],
     ),
-    # stale open interest / funding (300 s)
+    # stale open interest (660 s) and funding (7500 s): each by its own limit
     Scenario(
-        "stale-data/8m", "stale-data", True, lambda t: [Fault("pipeline_stale", "okx/funding", t - 8 * M)]
+        "stale-data/oi-15m", "stale-data", True, lambda t: [Fault("pipeline_stale", "okx/oi", t - 15 * M)]
     ),
     Scenario(
-        "stale-data/4m", "stale-data", False, lambda t: [Fault("pipeline_stale", "okx/funding", t - 4 * M)]
+        "stale-data/oi-8m", "stale-data", False, lambda t: [Fault("pipeline_stale", "okx/oi", t - 8 * M)]
+    ),
+    Scenario(
+        "stale-data/funding-90m-hourly-fetch",
+        "stale-data",
+        False,
+        lambda t: [Fault("pipeline_stale", "okx/funding", t - 90 * M)],
+        span=2 * H,
+        step=M,
+    ),
+    # daemon memory (2048 MiB for 5 minutes)
+    Scenario(
+        "daemon-memory/3GiB",
+        "daemon-memory",
+        True,
+        lambda t: [Fault("memory", "daemon-2", t - 8 * M, value=3072)],
+    ),
+    Scenario(
+        "daemon-memory/1.5GiB",
+        "daemon-memory",
+        False,
+        lambda t: [Fault("memory", "daemon-2", t - 8 * M, value=1536)],
     ),
     # gaps in the last 5 minutes
     Scenario(

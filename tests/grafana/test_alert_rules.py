@@ -10,44 +10,17 @@ from typing import Any
 
 import pytest
 
-from tests.grafana import macros, sse
 from tests.grafana.conftest import Monitoring
-from tests.grafana.datagen import M, S
-from tests.grafana.grafana_models import duration_seconds
-from tests.grafana.render import Rendered
+from tests.grafana.datagen import M
+from tests.grafana.evaluation import evaluate_once, firing_at
 from tests.grafana.scenarios import SCENARIOS, at
 
 RULE_IDS = (
     "daemon-down", "error-rate", "exchange-disconnected", "exchange-latency", "pipeline-latency",
     "exchange-stream-stale", "stale-data", "pipeline-gap", "questdb-wal-lag", "questdb-table-suspended",
-    "collector-backlog", "collector-data-loss",
+    "collector-backlog", "collector-data-loss", "daemon-memory",
 )  # fmt: skip
 WAL_RULES = ("questdb-wal-lag", "questdb-table-suspended")
-
-
-@pytest.fixture(scope="module")
-def prod_rules(rendered: dict[str, Rendered]) -> dict[str, tuple[dict[str, Any], dict[str, Any]]]:
-    """Rule id -> (group, rule) of the rendered prod alerting file."""
-    doc = rendered["prod"].provisioning("alerting")
-    return {r["uid"].removeprefix("tw-prod-"): (g, r) for g in doc["groups"] for r in g["rules"]}
-
-
-def evaluate_once(monitoring: Monitoring, rule: dict[str, Any], now_ns: int) -> sse.Evaluation:
-    query = rule["data"][0]
-    span = query["relativeTimeRange"]
-    to_ms = (now_ns - span["to"] * S) // 1_000_000
-    from_ms = (now_ns - span["from"] * S) // 1_000_000
-    sql = macros.alert_sql(query["model"]["rawSql"], from_ms, to_ms, int(query["model"]["intervalMs"]))
-    columns, rows, _ = monitoring.query(sql)
-    return sse.run_expressions(rule, {query["refId"]: sse.number_set(columns, rows)})
-
-
-def firing_at(monitoring: Monitoring, group: dict[str, Any], rule: dict[str, Any], now_ns: int) -> set[Any]:
-    """Instances firing at `now_ns`: Alerting at every evaluation of the group over the rule's `for`."""
-    interval = int(duration_seconds(group["interval"]) * S)
-    pending = int(duration_seconds(rule.get("for", "0s")) * S)
-    ticks = [now_ns - k * interval for k in range(pending // interval, -1, -1)]
-    return sse.firing([evaluate_once(monitoring, rule, tick) for tick in ticks], rule["noDataState"])
 
 
 def test_every_rule_is_covered(prod_rules: dict[str, Any]) -> None:
@@ -87,10 +60,12 @@ def test_rule_fires_in_its_fault_scenario_and_not_when_healthy(
             assert not evaluate_once(monitoring, rule, now_ns).no_data, f"{rule_id} has no data"
 
 
-def test_error_rate_names_the_faulty_host_only(monitoring: Monitoring, prod_rules: dict[str, Any]) -> None:
+def test_error_rate_names_the_failing_exchange_only(
+    monitoring: Monitoring, prod_rules: dict[str, Any]
+) -> None:
     group, rule = prod_rules["error-rate"]
-    index = next(i for i, s in enumerate(SCENARIOS) if s.name == "error-rate/30-per-min")
-    assert firing_at(monitoring, group, rule, at(index)) == {(("host", "daemon-1"),)}
+    index = next(i for i, s in enumerate(SCENARIOS) if s.name == "error-rate/all-requests-failing")
+    assert firing_at(monitoring, group, rule, at(index)) == {(("exchange", "binance"), ("host", "daemon-1"))}
 
 
 @pytest.fixture

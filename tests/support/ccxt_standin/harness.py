@@ -41,10 +41,12 @@ class RunningDaemon:
         finally:
             self.loop.close()
 
-    def start(self, wait_running: float = 30.0) -> RunningDaemon:
+    def start(self, wait_running: float = 30.0, wait: bool = True) -> RunningDaemon:
+        """Start the daemon; with ``wait``, return once its start() returned."""
         FETCH_RETRY_CONFIG.base_delay = self.retry_base_delay
         self._thread.start()
-        self.started.wait(wait_running)
+        if wait:
+            self.started.wait(wait_running)
         return self
 
     def stop(self, timeout: float = 30.0) -> None:
