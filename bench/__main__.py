@@ -13,7 +13,7 @@ from pathlib import Path
 
 from bench.common import REPO, Progress, Report, Result, load_average, say
 
-SECTIONS = ("ingest", "latency", "footprint", "storage", "dashboards", "hook")
+SECTIONS = ("ingest", "latency", "footprint", "storage", "dashboards", "hook", "tls")
 
 
 @dataclass(frozen=True)
@@ -30,10 +30,11 @@ class Settings:
     hook_polls: int
     hook_calls: int
     hook_seconds: float
+    tls_rows: int
 
 
-FULL = Settings(1_000_000, 3, 10_000, 60.0, 1_000, 60.0, 90, 3, 10, 1_000, 20_000, 60.0)
-QUICK = Settings(20_000, 1, 2_000, 5.0, 1_000, 5.0, 2, 1, 2, 100, 2_000, 5.0)
+FULL = Settings(1_000_000, 3, 10_000, 60.0, 1_000, 60.0, 90, 3, 10, 1_000, 20_000, 60.0, 500_000)
+QUICK = Settings(20_000, 1, 2_000, 5.0, 1_000, 5.0, 2, 1, 2, 100, 2_000, 5.0, 10_000)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -59,6 +60,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         ("hook-polls", int),
         ("hook-calls", int),
         ("hook-seconds", float),
+        ("tls-rows", int),
     ):
         parser.add_argument(f"--{name}", type=kind, help=f"default: {getattr(FULL, name.replace('-', '_'))}")
     return parser.parse_args(argv)
@@ -89,6 +91,7 @@ def run(args: argparse.Namespace, workdir: Path) -> tuple[Report, str, str]:
         "storage": lambda: _storage(report, settings, workdir, args.keep, "dashboards" in sections),
         "dashboards": lambda: None,  # runs on the retention dataset of the storage step
         "hook": lambda: _hook(report, settings, workdir),
+        "tls": lambda: _tls(report, settings, workdir, args.keep),
     }
     if "dashboards" in sections and "storage" not in sections:
         steps["dashboards"] = lambda: _storage(report, settings, workdir, args.keep, True, storage=False)
@@ -133,6 +136,14 @@ def _hook(report: Report, s: Settings, workdir: Path) -> None:
     from bench.hook import bench_hook
 
     report.add(*bench_hook(workdir, s.hook_polls, s.hook_calls, s.hook_seconds))
+
+
+def _tls(report: Report, s: Settings, workdir: Path, keep: bool) -> None:
+    from bench.common import questdb
+    from bench.tls import bench_tls
+
+    with questdb(workdir, "tls", keep=keep) as server:
+        report.add(*bench_tls(server, s.tls_rows, s.ingest_repeats, workdir))
 
 
 def _storage(

@@ -58,7 +58,10 @@ class Run:
         return self.rows / self.seconds
 
 
-def client_config(server: BenchQuestDB, spool: Path, request_rows: int = REQUEST_ROWS) -> MonitoringConfig:
+def client_config(
+    server: BenchQuestDB, spool: Path, request_rows: int = REQUEST_ROWS, questdb: dict[str, Any] | None = None
+) -> MonitoringConfig:
+    """The collector's configuration for ``server``; ``questdb`` overrides its connection (e.g. https)."""
     return config_from_mapping(
         {
             "env": "prod",
@@ -67,6 +70,7 @@ def client_config(server: BenchQuestDB, spool: Path, request_rows: int = REQUEST
                 "addr": f"{server.host}:{server.http_port}",
                 "username": server.http_user,
                 "password": server.http_password,
+                **(questdb or {}),
             },
             "spool": {"dir": str(spool)},
             "metrics": {"enabled": False},
@@ -80,9 +84,10 @@ def run_client(
     batches: Sequence[list[MetricModel]],
     workdir: Path,
     request_rows: int = REQUEST_ROWS,
+    questdb: dict[str, Any] | None = None,
 ) -> float:
     with tempfile.TemporaryDirectory(dir=workdir) as spool:
-        client = MetricsClient(client_config(server, Path(spool), request_rows))
+        client = MetricsClient(client_config(server, Path(spool), request_rows, questdb))
         try:
             started = time.perf_counter()
             for batch in batches:

@@ -330,8 +330,14 @@ class MetricsClient:
             self._outage_since = now
         if now - self._last_outage_log >= OUTAGE_LOG_EVERY:
             self._last_outage_log = now
+            message = (
+                "QuestDB's TLS certificate is not trusted or not valid (questdb.tls_ca names the CA that "
+                "signed it); nothing is sent, rows stay spooled and will be retried"
+                if err.kind == "tls"
+                else "QuestDB unavailable; rows stay spooled and will be retried"
+            )
             log.warning(
-                "QuestDB unavailable; rows stay spooled and will be retried",
+                message,
                 extra={"kind": err.kind, "error": str(err), "spooled_rows": self.spool.pending_rows()},
             )
 

@@ -65,6 +65,16 @@ def classify(err: QuestDBError) -> str:
     return "other"
 
 
+def connect_failure(err: QuestDBError) -> str:
+    """Why a connection failed: ``auth``, ``tls`` (the server's certificate is not trusted or not
+    valid, also when the client only asked for the protocol version) or ``connect``."""
+    if err.code == QuestDBErrorCode.AuthError:
+        return "auth"
+    if err.code == QuestDBErrorCode.TlsError or "certificate" in str(err).lower():
+        return "tls"
+    return "connect"
+
+
 def error_line(err: QuestDBError) -> int | None:
     match = _LINE_HINT.search(str(err))
     return int(match.group(1)) if match else None
@@ -113,8 +123,7 @@ class QuestDBWriter:
                 sender.establish()
             except QuestDBError as err:
                 sender.close(flush=False)
-                kind = "auth" if err.code == QuestDBErrorCode.AuthError else "connect"
-                raise TransientError(kind, str(err)) from err
+                raise TransientError(connect_failure(err), str(err)) from err
             self._sender = sender
             if self.on_connect is not None:
                 self.on_connect(_buffer_factory(sender), sender.protocol_version)

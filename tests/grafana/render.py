@@ -20,6 +20,7 @@ from typing import Any
 import yaml
 
 from tests.support.paths import REPO
+from tests.support.tls_proxy import CertificateAuthority
 
 HERE = Path(__file__).resolve().parent
 ENVS = ("prod", "dev", "local")
@@ -70,9 +71,17 @@ def ansible_env(tmp: Path) -> dict[str, str]:
     return env
 
 
+def throwaway_certificate(folder: Path) -> Path:
+    """server.crt and server.key (from a throwaway CA) in `folder`, as the tls role leaves them."""
+    if not (folder / "server.crt").exists():
+        CertificateAuthority.create("tradewatch test CA").issue(folder)
+    return folder
+
+
 def scratch_settings(root: Path) -> dict[str, Any]:
     """The grafana role's settings that keep it off the system: no package, plugin or service, every
-    path under `root`, the current user's account."""
+    path under `root` (a throwaway certificate beside it, as the tls role leaves one), the current
+    user's account."""
     return {
         "grafana_package_source": "none",
         "grafana_questdb_plugin_source": "none",
@@ -82,6 +91,7 @@ def scratch_settings(root: Path) -> dict[str, Any]:
         "grafana_config_dir": str(root / "etc"),
         "grafana_data_dir": str(root / "data"),
         "grafana_logs_dir": str(root / "log"),
+        "grafana_tls_dir": str(throwaway_certificate(root.with_name(root.name + "-tls"))),
     }
 
 

@@ -65,6 +65,14 @@ def test_grafana_ini_per_environment(rendered: dict[str, Rendered]) -> None:
     assert prod["security"]["cookie_secure"] == "true"
     assert prod["security"]["strict_transport_security"] == "true"
     assert dev["security"]["cookie_secure"] == "false"
+    # prod serves HTTPS with its own copies of the environment's certificate and key
+    assert (prod["server"]["protocol"], "protocol" in dev["server"]) == ("https", False)
+    tls = rendered["prod"].config_dir / "tls"
+    assert (prod["server"]["cert_file"], prod["server"]["cert_key"]) == (
+        str(tls / "server.crt"),
+        str(tls / "server.key"),
+    )
+    assert stat.S_IMODE((tls / "server.key").stat().st_mode) == 0o640
     assert prod["smtp"]["enabled"] == "true" and prod["smtp"]["host"] == "smtp.example.invalid:587"
     # secrets with '#' or ';' survive in Grafana's triple quotes
     assert (
@@ -90,6 +98,11 @@ REFUSED = {
     "unknown-rule-override": (
         {"grafana_alert_rule_overrides": {"no-such-rule": {}}},
         "grafana_alert_rule_overrides",
+    ),
+    "prod-over-plain-http": ({"grafana_tls_enabled": False}, "set grafana_tls_enabled: true"),
+    "prod-reading-remote-pg-in-clear": (
+        {"grafana_questdb_host": "questdb-1.prod.example.internal"},
+        "grafana_questdb_host: 127.0.0.1",
     ),
 }
 

@@ -170,8 +170,11 @@ def questdb_vars(tmp_path: Path, env: str, **overrides: Any) -> dict[str, Any]:
     pinned = versions()
     archive, sha256 = fake_rt_archive(tmp_path, pinned["QUESTDB_VERSION"], f"{pinned['JAVA_MAJOR']}.0.1")
     base = {k: SECRETS[k] for k in QUESTDB_PASSWORDS}
+    # QuestDB on loopback only: no TLS needed in prod and staging (tests/security/test_tls_* cover TLS)
+    loopback = {"questdb_http_bind_address": "127.0.0.1", "questdb_pg_bind_address": "127.0.0.1"}
     return {
         **base,
+        **loopback,
         "questdb_env": env,
         "questdb_archive_path": str(archive),
         "questdb_archive_sha256": sha256,

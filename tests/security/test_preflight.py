@@ -79,6 +79,10 @@ QUESTDB_FORMAT_TASK = "Assert each secret fits server.conf"
 COLLECTOR_FORMAT_TASK = "Assert the QuestDB password fits server.conf and the EnvironmentFile"
 BACKUP_FORMAT_TASK = "Assert the QuestDB password fits server.conf and the backup configuration"
 GRAFANA_FORMAT_TASK = "Assert each secret fits the files that carry it"
+# Nothing crosses a network in clear text in prod and staging (README, TLS).
+QUESTDB_TLS_TASK = "Assert other hosts reach QuestDB over TLS only in {{ questdb_env }}"
+COLLECTOR_TLS_TASK = "Assert the QuestDB password crosses no network in clear text in {{ collector_env }}"
+GRAFANA_TLS_TASK = "Assert Grafana serves HTTPS and reads QuestDB over loopback or TLS in {{ grafana_env }}"
 
 
 def test_questdb_refuses_every_default_password(tmp_path: Path) -> None:
@@ -106,8 +110,19 @@ def test_questdb_refuses_every_default_password(tmp_path: Path) -> None:
             ("questdb_pg_readonly_password", "U+000A"),
             QUESTDB_FORMAT_TASK,
         ),
+        **{
+            f"{env}-clear-to-other-hosts": Refusal(
+                {"questdb_env": env, "questdb_pg_bind_address": "0.0.0.0"},
+                ("questdb_pg_bind_address", "questdb_tls_enabled"),
+                QUESTDB_TLS_TASK,
+            )
+            for env in ("prod", "staging")
+        },
     }
-    run = run_hosts(tmp_path, "questdb.yml", "questdb", questdb_vars(tmp_path, "dev"), cases | formats)
+    controls = {**CONTROLS, "control-prod": {"questdb_env": "prod"}}  # on loopback: no TLS needed
+    run = run_hosts(
+        tmp_path, "questdb.yml", "questdb", questdb_vars(tmp_path, "dev"), cases | formats, controls
+    )
     check_refusals(run, "questdb", cases | formats, SECRETS)
     for case in cases:
         items = {e.result.get("item") for e in run.events[case] if e.status == "failed"}
@@ -124,6 +139,14 @@ def test_collector_refuses_default_questdb_password(tmp_path: Path) -> None:
         for env in ENVS
         for kind, value in BAD_VALUES.items()
     }
+    cases |= {
+        f"{env}-clear-to-another-host": Refusal(
+            {"collector_env": env, "collector_questdb_host": "questdb-1.example.internal"},
+            ("collector_questdb_transport",),
+            COLLECTOR_TLS_TASK,
+        )
+        for env in ("prod", "staging")
+    }
     cases["tab"] = Refusal(
         {"collector_questdb_password": "tw-sec\tx"},
         ("collector_questdb_password", "U+0009"),
@@ -134,7 +157,8 @@ def test_collector_refuses_default_questdb_password(tmp_path: Path) -> None:
         "collector_env": "dev",
         "collector_sources": [{"type": "simulate", "name": "daemon", "seed": 1}],
     }
-    run = run_hosts(tmp_path, "collector.yml", "collectors", settings, cases)
+    controls = {**CONTROLS, "control-prod": {"collector_env": "prod"}}  # ships to 127.0.0.1
+    run = run_hosts(tmp_path, "collector.yml", "collectors", settings, cases, controls)
     check_refusals(run, "collector", cases, SECRETS)
 
 
@@ -263,6 +287,16 @@ def test_grafana_refuses_default_credentials(tmp_path: Path) -> None:
         ("grafana_secret_key", "'$'"),
         GRAFANA_FORMAT_TASK,
     )
+    cases["prod-over-plain-http"] = Refusal(
+        {"grafana_tls_enabled": False, "grafana_root_url": "http://grafana:3000/"},
+        ("grafana_tls_enabled",),
+        GRAFANA_TLS_TASK,
+    )
+    cases["staging-remote-pg-in-clear"] = Refusal(
+        {"grafana_env": "staging", "grafana_questdb_host": "questdb-1.example.internal"},
+        ("grafana_questdb_tls_mode", "grafana_questdb_host"),
+        GRAFANA_TLS_TASK,
+    )
     cases["datasource-leading-space"] = Refusal(
         {"grafana_questdb_pg_password": " tw-sec-ro"},
         ("grafana_questdb_pg_password", "U+0020"),
@@ -288,6 +322,7 @@ def stack_vars(tmp_path: Path, env: str) -> dict[str, Any]:
         **grafana_vars(env, {}),
         **questdb_vars(tmp_path, env),
         "collector_env": env,
+        "collector_questdb_host": "127.0.0.1",
         "grafana_package_source": "none",
         "grafana_questdb_plugin_source": "none",
         "grafana_create_account": True,

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import shlex
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 PROVISIONING = "/etc/grafana/provisioning"
+ROLE = Path(__file__).resolve().parents[3] / "roles" / "grafana"
 SECRET_FILES = (
     "/etc/grafana/grafana.ini",
     f"{PROVISIONING}/datasources/tradewatch.yml",
@@ -98,7 +101,8 @@ def test_plugin_is_installed_and_owned_by_grafana(host: Any) -> None:
 
 def test_alerting_file_for_the_scenario(host: Any) -> None:
     text = host.file(f"{PROVISIONING}/alerting/tradewatch.yml").content_string
-    assert text.count("uid: tw-dev-") == 12 + 2  # rules + the two enabled contact points
+    rules = yaml.safe_load((ROLE / "vars" / "main.yml").read_text())["_grafana_alert_rules"]
+    assert text.count("uid: tw-dev-") == len(rules) + 2  # rules + the two enabled contact points
     assert "tradewatch-dev-telegram" in text and "tradewatch-dev-discord" in text
     assert "tradewatch-dev-email" not in text
 

@@ -50,9 +50,9 @@ def db_address(db_host: Any) -> str:
 
 
 @pytest.fixture(scope="session")
-def questdb(db_host: Any, db_settings: dict[str, Any], db_address: str) -> QuestDBProbe:
-    """QuestDB, probed on its own host at its instance address (its bind address)."""
-    return QuestDBProbe(db_host, db_settings, address=db_address)
+def questdb(db_host: Any, db_settings: dict[str, Any]) -> QuestDBProbe:
+    """QuestDB, probed on its own host over loopback (where it listens; other hosts use TLS)."""
+    return QuestDBProbe(db_host, db_settings, address="127.0.0.1")
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:

@@ -31,26 +31,35 @@ def test_questdb_host_runs_questdb_only(db_host: Any) -> None:
     assert not db_host.file("/etc/systemd/system/tradewatch-collector.service").exists
 
 
-def test_questdb_listens_on_its_instance_address_only(
+def test_other_hosts_reach_questdb_over_tls_only(
     db_host: Any, db_settings: dict[str, Any], db_address: str
 ) -> None:
+    """On the instance's address: nginx's TLS endpoint and the health port; HTTP and PG wire on loopback."""
     address = db_address
     assert not address.startswith("127."), address
     server_conf = db_host.file("/var/lib/questdb/conf/server.conf").content_string
-    assert f"http.net.bind.to={address}:{db_settings['questdb_http_port']}" in server_conf
+    assert f"http.net.bind.to=127.0.0.1:{db_settings['questdb_http_port']}" in server_conf
     expected = {
-        ("tcp", address, db_settings[port], "questdb")
-        for port in ("questdb_http_port", "questdb_pg_port", "questdb_http_min_port")
+        ("tcp", "127.0.0.1", db_settings["questdb_http_port"], "questdb"),
+        ("tcp", "127.0.0.1", db_settings["questdb_pg_port"], "questdb"),
+        ("tcp", address, db_settings["questdb_http_min_port"], "questdb"),
+        ("tcp", address, db_settings["questdb_https_port"], "root"),  # nginx's master opens it
     }
     found = {(s.proto, s.address, s.port, s.user) for s in listeners(db_host)}
     assert found == expected, f"unexpected: {found - expected}, missing: {expected - found}"
+    key = db_host.file("/etc/nginx/tradewatch-questdb.key")
+    assert (key.user, key.group, key.mode) == ("root", "root", 0o600)
 
 
-def test_grafana_on_the_questdb_host_reads_questdb_at_its_address(
-    db_host: Any, db_settings: dict[str, Any], db_address: str
+def test_grafana_on_the_questdb_host_reads_questdb_over_loopback(
+    db_host: Any, db_settings: dict[str, Any]
 ) -> None:
-    """Provisioning only (package source none): the datasource uses QuestDB's bind address, not loopback."""
-    Report.add(f"two-hosts: {check_grafana_provisioning(db_host, db_settings, db_address)}")
+    """Provisioning only (package source none): PG wire on loopback, Grafana itself over https."""
+    Report.add(f"two-hosts: {check_grafana_provisioning(db_host, db_settings, '127.0.0.1')}")
+    ini = db_host.file("/etc/grafana/grafana.ini").content_string
+    assert "protocol = https" in ini and "cert_key = /etc/grafana/tls/server.key" in ini
+    key = db_host.file("/etc/grafana/tls/server.key")
+    assert (key.user, key.group, key.mode) == ("root", "grafana", 0o640)
 
 
 # ---- Collector host -----------------------------------------------------------------------------
@@ -62,9 +71,14 @@ def test_collector_host_runs_the_collector_only(collector_host: Any) -> None:
     assert not collector_host.file("/var/lib/questdb").exists
 
 
-def test_collector_ships_to_questdb_by_inventory_name(collector_host: Any, db_address: str) -> None:
+def test_collector_ships_to_questdb_by_inventory_name_over_tls(collector_host: Any, db_address: str) -> None:
     config = yaml.safe_load(collector_host.file("/etc/tradewatch-collector/collector.yml").content_string)
-    assert config["questdb"]["addr"] == f"{QUESTDB_HOST}:9000"
+    assert config["questdb"]["addr"] == f"{QUESTDB_HOST}:9443"
+    assert (config["questdb"]["transport"], config["questdb"]["tls_ca"]) == (
+        "https",
+        "/etc/tradewatch/tls/ca.crt",
+    )
+    assert not collector_host.file("/etc/tradewatch/tls/server.key").exists  # a client: the CA only
     assert config["host"] == COLLECTOR_HOST
     resolved = collector_host.check_output(f"getent ahostsv4 {QUESTDB_HOST}").split()[0]
     assert resolved == db_address
