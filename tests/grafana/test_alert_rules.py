@@ -13,13 +13,10 @@ import pytest
 from tests.grafana.conftest import Monitoring
 from tests.grafana.datagen import M
 from tests.grafana.evaluation import evaluate_once, firing_at
+from tests.grafana.rules import rule_ids
 from tests.grafana.scenarios import SCENARIOS, at
 
-RULE_IDS = (
-    "daemon-down", "error-rate", "exchange-disconnected", "exchange-latency", "pipeline-latency",
-    "exchange-stream-stale", "stale-data", "pipeline-gap", "questdb-wal-lag", "questdb-table-suspended",
-    "collector-backlog", "collector-data-loss", "daemon-memory",
-)  # fmt: skip
+RULE_IDS = rule_ids()  # roles/grafana/files/alert_rules.yml
 WAL_RULES = ("questdb-wal-lag", "questdb-table-suspended")
 
 

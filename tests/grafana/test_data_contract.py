@@ -13,7 +13,7 @@ from tests.support.paths import REPO
 from tests.support.schema import schema
 
 SELFHEALTH = REPO / "roles" / "grafana" / "templates" / "dashboards" / "selfhealth.yml.j2"
-RULES = REPO / "roles" / "grafana" / "vars" / "main.yml"
+RULES = REPO / "roles" / "grafana" / "files" / "alert_rules.yml"
 
 
 def test_loaded_tables_have_exactly_the_role_columns(monitoring: Monitoring) -> None:

@@ -7,11 +7,10 @@ import copy
 from typing import Any
 
 import pytest
-import yaml
 
 from tests.grafana import grafana_models as gm
 from tests.grafana.render import ENVS, Rendered
-from tests.support.paths import REPO
+from tests.grafana.rules import README, readme_with_table, rule_ids
 
 DASHBOARDS = ("health", "pipeline", "exchange", "trading", "selfhealth", "runbooks")
 
@@ -189,12 +188,7 @@ def test_every_rule_has_severity_summary_runbook_and_a_panel(rendered: dict[str,
     runbooks = {p["id"]: p for p in dashboards["tradewatch-runbooks"]["panels"]}
     datasource_uid = rendered[env].provisioning("datasources")["datasources"][0]["uid"]
     found = rules(rendered[env])
-    declared = yaml.safe_load((REPO / "roles" / "grafana" / "vars" / "main.yml").read_text())[
-        "_grafana_alert_rules"
-    ]
-    assert sorted(rule["uid"].removeprefix(f"tw-{env}-") for _, rule in found) == sorted(
-        r["id"] for r in declared
-    )
+    assert sorted(rule["uid"].removeprefix(f"tw-{env}-") for _, rule in found) == sorted(rule_ids())
     for _, rule in found:
         assert rule["labels"]["severity"] in {"critical", "warning", "info"}
         assert rule["annotations"]["summary"] and rule["annotations"]["description"]
@@ -236,4 +230,12 @@ def test_unknown_keys_fail_everywhere(rendered: dict[str, Rendered]) -> None:
     )
     assert gm.errors(
         gm.ours("provisioning-datasources"), {**rendered["prod"].provisioning("datasources"), **UNKNOWN}
+    )
+
+
+def test_the_readme_lists_the_declared_rules() -> None:
+    """roles/grafana/README.md's alert table is derived from files/alert_rules.yml."""
+    text = README.read_text()
+    assert text == readme_with_table(text), (
+        "the README's alert table is behind: python -m tests.grafana.rules"
     )

@@ -99,6 +99,14 @@ REFUSED = {
         {"grafana_alert_rule_overrides": {"no-such-rule": {}}},
         "grafana_alert_rule_overrides",
     ),
+    "unknown-override-key": (
+        {"grafana_alert_rule_overrides": {"daemon-down": {"treshold": 60}}},
+        "grafana_alert_rule_overrides.daemon-down.treshold",
+    ),
+    "override-threshold-not-a-number": (
+        {"grafana_alert_rule_overrides": {"exchange-latency": {"threshold": "fast"}}},
+        "grafana_alert_rule_overrides.exchange-latency.threshold must be a number",
+    ),
     "prod-over-plain-http": ({"grafana_tls_enabled": False}, "set grafana_tls_enabled: true"),
     "prod-reading-remote-pg-in-clear": (
         {"grafana_questdb_host": "questdb-1.prod.example.internal"},

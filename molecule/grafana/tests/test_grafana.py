@@ -101,7 +101,7 @@ def test_plugin_is_installed_and_owned_by_grafana(host: Any) -> None:
 
 def test_alerting_file_for_the_scenario(host: Any) -> None:
     text = host.file(f"{PROVISIONING}/alerting/tradewatch.yml").content_string
-    rules = yaml.safe_load((ROLE / "vars" / "main.yml").read_text())["_grafana_alert_rules"]
+    rules = yaml.safe_load((ROLE / "files" / "alert_rules.yml").read_text())
     assert text.count("uid: tw-dev-") == len(rules) + 2  # rules + the two enabled contact points
     assert "tradewatch-dev-telegram" in text and "tradewatch-dev-discord" in text
     assert "tradewatch-dev-email" not in text
