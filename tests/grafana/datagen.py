@@ -88,6 +88,7 @@ class Simulation:
     base_error_rate: float = 0.2  # daemon errors per minute
     base_error_count: int = 0  # the daemon's, and each exchange's failed requests, at the start
     base_error_share: float = 0.02  # of an exchange's requests
+    jitter: int = 0  # each host's rows of a tick are stamped up to this many ns late (deterministic)
 
     def _on(self, kind: str, target: str, t: int) -> Fault | None:
         for fault in self.faults:
@@ -244,8 +245,9 @@ class Simulation:
                 },
             )
         )
+        stamp = t + int(_jitter(host + "stamp", t, self.jitter)) if self.jitter else t
         for table, symbols, columns in out:
-            yield table, symbols, columns, t
+            yield table, symbols, columns, stamp
 
     def _pipeline_row(
         self, t: int, exchange: str, symbol: str, data_type: str, connected: bool, sym_env: dict[str, str]

@@ -11,12 +11,18 @@ from tests.grafana.datagen import S
 from tests.grafana.grafana_models import duration_seconds
 
 
-def evaluate_once(monitoring: Monitoring, rule: dict[str, Any], now_ns: int) -> sse.Evaluation:
+def evaluate_once(
+    monitoring: Monitoring, rule: dict[str, Any], now_ns: int, delivered_to_ns: int | None = None
+) -> sse.Evaluation:
+    """One evaluation at `now_ns`; rows stamped after `delivered_to_ns` are still on their way."""
     query = rule["data"][0]
     span = query["relativeTimeRange"]
     to_ms = (now_ns - span["to"] * S) // 1_000_000
     from_ms = (now_ns - span["from"] * S) // 1_000_000
-    sql = macros.alert_sql(query["model"]["rawSql"], from_ms, to_ms, int(query["model"]["intervalMs"]))
+    delivered_ms = None if delivered_to_ns is None else delivered_to_ns // 1_000_000
+    sql = macros.alert_sql(
+        query["model"]["rawSql"], from_ms, to_ms, int(query["model"]["intervalMs"]), delivered_ms
+    )
     columns, rows, _ = monitoring.query(sql)
     return sse.run_expressions(rule, {query["refId"]: sse.number_set(columns, rows)})
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import yaml
 
+from tests.grafana import notify
 from tests.support.paths import REPO
 
 RECORDS = REPO / "roles" / "grafana" / "files" / "alert_rules.yml"
@@ -29,11 +30,14 @@ def rule_ids() -> tuple[str, ...]:
 
 
 def readme_table() -> str:
+    records = declared_rules()
+    times = {t.rule: t for t in notify.from_defaults(records)}
     rows = [
-        "| rule | severity | fires when (default threshold) | for | window | evaluated |",
-        "|---|---|---|---|---|---|",
+        "| rule | severity | fires when (default threshold) | for | window | evaluated "
+        "| notified within (worst case) |",
+        "|---|---|---|---|---|---|---|",
     ]
-    for rule in declared_rules():
+    for rule in records:
         limits = rule.get("limits")
         extra = f"; limits {', '.join(f'{k} {v} s' for k, v in limits.items())}" if limits else ""
         group = (
@@ -41,10 +45,12 @@ def readme_table() -> str:
             if rule["group"] == "fast"
             else "every `grafana_alert_interval`"
         )
-        fires = f"{rule['unit']} > {rule['threshold']}{extra}"
+        fires = rule["unit"] if rule["onset"] == "error" else f"{rule['unit']} > {rule['threshold']}{extra}"
+        time = times[rule["id"]]
         rows.append(
             f"| `{rule['id']}` ({rule['title']}) | {rule['severity']} | {fires} | {rule['for']} "
-            f"| {rule['window']} s | {group} |"
+            f"| {rule['window']} s | {group} "
+            f"| **{time.total:g} s** from {time.counted_from}: {time.parts()} |"
         )
     return "\n".join(rows)
 

@@ -10,7 +10,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from tests.grafana import notify
 from tests.grafana.datagen import D, Fault, H, M, S, Simulation
+from tests.grafana.notify import NotifyTime
+from tests.grafana.rules import declared_rules
 
 BASE = 1_577_880_000 * S  # 2020-01-01T12:00:00Z
 
@@ -24,11 +27,12 @@ class Scenario:
     span: int = 30 * M
     step: int = 10 * S
     base_error_count: int = 0
+    jitter: int = 0
 
 
 SCENARIOS: tuple[Scenario, ...] = (
     Scenario("baseline", None, False),
-    # daemon down: no healthy report for 2 minutes
+    # daemon down: no healthy report for 30 s
     Scenario(
         "daemon-down/silent-5m", "daemon-down", True, lambda t: [Fault("silent", "daemon-2", t - 5 * M)]
     ),
@@ -47,7 +51,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         step=15 * M,
     ),
     Scenario(
-        "daemon-down/silent-90s", "daemon-down", False, lambda t: [Fault("silent", "daemon-2", t - 90 * S)]
+        "daemon-down/silent-15s", "daemon-down", False, lambda t: [Fault("silent", "daemon-2", t - 15 * S)]
     ),
     # error rate: more than half of an exchange's requests failed in the window
     Scenario(
@@ -199,6 +203,69 @@ SCENARIOS: tuple[Scenario, ...] = (
 )
 
 
+# A healthy day: rows stamped up to 2 s late, the daemons and collectors restarting (their counters start
+# again). tests/grafana/test_notify_time.py evaluates every rule through it, at every evaluation of its
+# group, also while a collector or QuestDB restart holds rows back (HEALTHY_DAY_DELIVERY_GAPS).
+HEALTHY_DAY = Scenario(
+    "healthy-day",
+    None,
+    False,
+    lambda t: [
+        Fault("collector_restart", "daemon-1", t - 20 * H),
+        Fault("restart", "daemon-2", t - 15 * H),
+        Fault("collector_restart", "daemon-2", t - 6 * H),
+        Fault("restart", "daemon-1", t - 3 * H),
+    ],
+    span=D,
+    jitter=2 * S,
+)
+# (start before the evaluation time of the day, seconds during which rows stamped since the start have not
+# reached QuestDB, seconds QuestDB answers no query): a collector restart, QuestDB restarting (then the
+# collector's backoff, at most 5 s, before the spooled rows arrive), the other collector restarting.
+HEALTHY_DAY_DELIVERY_GAPS: tuple[tuple[int, int, int], ...] = (
+    (20 * H, 15, 0),
+    (9 * H, 20, 15),
+    (6 * H, 15, 0),
+)
+
+# The fault each rule with a detection delay or a pending period is checked with at the bound of its
+# time to notify: kind, target and the fault's value from the rule's threshold.
+BOUND_FAULTS: dict[str, tuple[str, str, Callable[[float], float]]] = {
+    "daemon-down": ("silent", "daemon-2", lambda threshold: 0.0),
+    "error-rate": ("errors", "binance", lambda threshold: threshold + 0.1),
+    "exchange-latency": ("latency", "bybit", lambda threshold: threshold * 1.2),
+    "pipeline-latency": ("pipeline_latency", "dydx", lambda threshold: threshold * 1.2),
+    "exchange-stream-stale": ("stream_stale", "binance", lambda threshold: 0.0),
+    "daemon-memory": ("memory", "daemon-2", lambda threshold: threshold * 1.1),
+    "collector-backlog": ("backlog", "daemon-1", lambda threshold: 0.0),
+}
+
+
+def _bound_scenario(time: NotifyTime, threshold: float) -> Scenario:
+    """The rule's fault began its detection delay and pending period (plus one report step) before the
+    evaluation: the rule fires then, so it notifies within its computed time to notify."""
+    kind, target, value = BOUND_FAULTS[time.rule]
+    began = int(time.detect + time.pending) * S + 10 * S
+    return Scenario(
+        f"{time.rule}/at-its-notify-bound",
+        time.rule,
+        True,
+        lambda t: [Fault(kind, target, t - began, value=value(threshold))],
+    )
+
+
+_RECORDS = declared_rules()
+SCENARIOS = (
+    *SCENARIOS,
+    *(
+        _bound_scenario(time, float(record["threshold"]))
+        for record, time in zip(_RECORDS, notify.from_defaults(_RECORDS), strict=True)
+        if time.rule in BOUND_FAULTS
+    ),
+    HEALTHY_DAY,
+)
+
+
 def at(index: int) -> int:
     """Evaluation time of scenario `index` (nanoseconds)."""
     return BASE + index * 2 * D
@@ -216,6 +283,7 @@ def simulations(env: str) -> list[Simulation]:
                 scenario.step,
                 scenario.faults(t),
                 base_error_count=scenario.base_error_count,
+                jitter=scenario.jitter,
             )
         )
     return sims

@@ -18,12 +18,13 @@ from tests.grafana.scenarios import SCENARIOS, at
 
 RULE_IDS = rule_ids()  # roles/grafana/files/alert_rules.yml
 WAL_RULES = ("questdb-wal-lag", "questdb-table-suspended")
+QUESTDB_RULES = (*WAL_RULES, "questdb-unreachable")  # QuestDB's own state, tested below
 
 
 def test_every_rule_is_covered(prod_rules: dict[str, Any]) -> None:
     assert set(prod_rules) == set(RULE_IDS)
     scripted = {s.rule for s in SCENARIOS if s.rule}
-    assert scripted == set(RULE_IDS) - set(WAL_RULES)  # the WAL rules have their own test below
+    assert scripted == set(RULE_IDS) - set(QUESTDB_RULES)
     for rule_id in scripted:
         assert {s.fires for s in SCENARIOS if s.rule == rule_id} == {True, False}, rule_id
 
@@ -44,7 +45,7 @@ def test_rule_fires_in_its_fault_scenario_and_not_when_healthy(
     monitoring: Monitoring, prod_rules: dict[str, Any], scenario: Any
 ) -> None:
     now_ns = at(SCENARIOS.index(scenario))
-    checked = [scenario.rule] if scenario.rule else [r for r in RULE_IDS if r not in WAL_RULES]
+    checked = [scenario.rule] if scenario.rule else [r for r in RULE_IDS if r not in QUESTDB_RULES]
     for rule_id in checked:
         group, rule = prod_rules[rule_id]
         fired = firing_at(monitoring, group, rule, now_ns)
@@ -104,3 +105,21 @@ def test_questdb_wal_rules_quiet_when_applied(monitoring: Monitoring, prod_rules
     for rule_id in WAL_RULES:
         group, rule = prod_rules[rule_id]
         assert firing_at(monitoring, group, rule, time.time_ns()) == set(), rule_id
+
+
+def test_questdb_unreachable_is_quiet_while_questdb_answers(
+    monitoring: Monitoring, prod_rules: dict[str, Any]
+) -> None:
+    group, rule = prod_rules["questdb-unreachable"]
+    assert firing_at(monitoring, group, rule, time.time_ns()) == set()
+    assert not evaluate_once(monitoring, rule, time.time_ns()).no_data
+
+
+def test_only_questdb_unreachable_alerts_on_a_failing_query(prod_rules: dict[str, Any]) -> None:
+    """A QuestDB restart notifies nobody: every other rule keeps its last state while its query fails;
+    questdb-unreachable fires once the queries have failed for its pending period."""
+    on_error = {rule_id: rule["execErrState"] for rule_id, (_, rule) in prod_rules.items()}
+    assert on_error.pop("questdb-unreachable") == "Alerting"
+    assert set(on_error.values()) == {"KeepLast"}
+    _, rule = prod_rules["questdb-unreachable"]
+    assert (rule["for"], rule["noDataState"]) == ("30s", "Alerting")
