@@ -94,7 +94,14 @@ REFUSED = {
         "no contact point is enabled",
     ),
     "email-without-smtp": ({"grafana_smtp_enabled": False}, "grafana_smtp_enabled"),
-    "apt-without-repository": ({"grafana_package_source": "apt"}, "grafana_apt_repository_url"),
+    "apt-over-http": (
+        {"grafana_package_source": "apt", "grafana_apt_repository_url": "http://apt.grafana.com"},
+        "grafana_apt_repository_url must be https",
+    ),
+    "apt-with-a-short-fingerprint": (
+        {"grafana_package_source": "apt", "grafana_apt_key_fingerprint": "963FA27710458545"},
+        "grafana_apt_key_fingerprint",
+    ),
     "unknown-rule-override": (
         {"grafana_alert_rule_overrides": {"no-such-rule": {}}},
         "grafana_alert_rule_overrides",
