@@ -6,8 +6,8 @@ TIMESTAMP, LONG, DOUBLE, BOOLEAN, VARCHAR); ``DEDUP_KEYS`` and ``PARTITION_BY`` 
 ``collector.schema`` derives the table specs, the row mapping and the questdb role's table list
 (``roles/questdb/files/schema.yml``) from them. Validation follows the data model:
 UTC timestamps that are not in the future beyond a small clock skew, non-negative counters, finite
-numbers, ``env`` in prod/staging/dev, ``host`` of at most 255 characters, ``last_message_at`` not
-after ``timestamp`` and a gap duration only with a gap.
+numbers, ``env`` an environment name (``ENV_PATTERN``), ``host`` of at most 255 characters,
+``last_message_at`` not after ``timestamp`` and a gap duration only with a gap.
 
 Rules that depend on the deployment (the clock, the allowed skew, the configured exchanges and data
 types) come from a :class:`ValidationContext` passed as pydantic validation context::
@@ -53,7 +53,10 @@ class Column:
     type: ColumnType
 
 
-Env = Annotated[Literal["prod", "staging", "dev"], Column("SYMBOL")]
+# An environment is data (an inventory names its own): any short, plain name, the form every role checks
+# too (tradewatch.stack's env_refusals filter). It is a SYMBOL in every row and a label on every alert.
+ENV_PATTERN = r"^[a-z][a-z0-9-]{0,31}$"
+Env = Annotated[str, Field(strict=True, pattern=ENV_PATTERN), Column("SYMBOL")]
 
 
 def utc_now() -> datetime:

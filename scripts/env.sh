@@ -4,10 +4,11 @@ TRADEWATCH_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export TRADEWATCH_ROOT
 # shellcheck source=scripts/versions.env
 . "$TRADEWATCH_ROOT/scripts/versions.env"
-export QUESTDB_VERSION JAVA_MAJOR DEBIAN_SUITE
+export QUESTDB_VERSION QUESTDB_PREVIOUS_VERSION JAVA_MAJOR DEBIAN_SUITE
 export TRADEWATCH_CACHE="${TRADEWATCH_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/tradewatch}"
 export TRADEWATCH_IMAGE="${TRADEWATCH_IMAGE:-localhost/tradewatch-debian:$DEBIAN_SUITE}"
 export TRADEWATCH_QUESTDB_ARCHIVE="${TRADEWATCH_QUESTDB_ARCHIVE:-$TRADEWATCH_CACHE/artifacts/questdb-$QUESTDB_VERSION-rt-linux-x86-64.tar.gz}"
+export TRADEWATCH_QUESTDB_PREVIOUS_ARCHIVE="${TRADEWATCH_QUESTDB_PREVIOUS_ARCHIVE:-$TRADEWATCH_CACHE/artifacts/questdb-$QUESTDB_PREVIOUS_VERSION-no-jre-bin.tar.gz}"
 export CONTAINERS_CONF="${CONTAINERS_CONF:-$TRADEWATCH_ROOT/scripts/podman/containers.conf}"
 export ANSIBLE_CONFIG="$TRADEWATCH_ROOT/ansible.cfg"
 export ANSIBLE_COLLECTIONS_PATH="$TRADEWATCH_ROOT/collections:$TRADEWATCH_ROOT/.ansible/collections"
@@ -20,3 +21,11 @@ case ":$PATH:" in *":$VIRTUAL_ENV/bin:"*) ;; *) export PATH="$VIRTUAL_ENV/bin:$P
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+# fetch_questdb_jar VERSION SHA256 DIR: org.questdb:questdb:VERSION from Maven into DIR, checked.
+fetch_questdb_jar() {
+  log "Fetching org.questdb:questdb:$1 with Maven"
+  mvn -B -q org.apache.maven.plugins:maven-dependency-plugin:3.8.1:copy \
+    -Dartifact="org.questdb:questdb:$1:jar" -DoutputDirectory="$3" -Dmdep.useBaseVersion=true
+  echo "$2  $3/questdb-$1.jar" | sha256sum --quiet -c - \
+    || die "questdb-$1.jar does not match its sha256 in scripts/versions.env"
+}

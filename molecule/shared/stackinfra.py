@@ -47,12 +47,13 @@ def plain(values: dict[str, Any] | None) -> dict[str, Any]:
 
 
 def load_settings(scenario: Path, host: str | None = None) -> dict[str, Any]:
-    """Role defaults (questdb, collector, grafana), overridden by the scenario's group_vars/all.yml and
+    """Role defaults (questdb, collector, grafana), overridden by the scenario's group_vars/all/ (the
+    shared inventory wiring, then the scenario's own main.yml, in Ansible's order) and
     host_vars/<host>.yml: the plain values the stack was converged with."""
     merged: dict[str, Any] = {}
     for role in ("questdb", "collector", "grafana"):
         merged |= plain(yaml.safe_load((REPO / "roles" / role / "defaults" / "main.yml").read_text()))
-    paths = [scenario / "group_vars" / "all.yml"]
+    paths = sorted((scenario / "group_vars" / "all").glob("*.yml"))
     if host is not None:
         paths.append(scenario / "host_vars" / f"{host}.yml")
     for path in paths:

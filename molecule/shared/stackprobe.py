@@ -6,9 +6,10 @@ server.conf on the QuestDB host itself, so no secret travels on a command line. 
 
   {"action": "snapshot", "url", "conf", "tables", "service", "link", "wal_timeout",
    "cutoffs": {table: ts}?, "stopped_unit": unit?}
-      Waits until QuestDB has applied every WAL transaction of `tables`, then reports per table
-      the row count, max(timestamp) and (with cutoffs) the count of rows at or before the cutoff, the
-      tables() row and table_columns(); the service's MainPID and ActiveEnter timestamps; the target
+      Waits until QuestDB has applied every WAL transaction of `tables`, then reports per table and
+      per materialized view the row count, max(timestamp) and (with cutoffs) the count of rows at or
+      before the cutoff, the tables() row and table_columns(); QuestDB's build(); the service's
+      MainPID and ActiveEnter timestamps; the target
       of `link`; with stopped_unit, the `everything_delivered` flag of that unit's last
       "collector stopped" journal record.
   {"action": "wait_rows", "url", "conf", "tables", "since_us", "timeout"}
@@ -104,7 +105,10 @@ def snapshot(args: dict) -> dict:
     tables = args["tables"]
     result = {"wal": wait_wal_applied(db, tables, args.get("wal_timeout", 60)), "tables": {}}
     listing = {row["table_name"]: row for row in db.sql("SELECT * FROM tables()")}
-    for name in tables:
+    views = sorted(name for name, row in listing.items() if row.get("matView"))
+    result["views"] = views
+    result["build"] = db.sql("SELECT build() AS build")[0]["build"]
+    for name in [*tables, *views]:
         stats = db.sql(f"SELECT count() AS count, max(timestamp) AS max_ts FROM {name}")[0]
         entry = {
             "count": stats["count"],

@@ -52,7 +52,7 @@ def test_one_message_per_bad_field(tmp_path: Path) -> None:
     path = write(
         tmp_path,
         """
-env: production
+env: Production
 batch_size: 0
 flush_interval_seconds: -1
 questdb:
@@ -85,7 +85,7 @@ typo_key: 1
     ]
     assert str(path) in str(caught.value)
     assert "hunter2" not in str(caught.value)
-    assert "'production'" in problems[0]
+    assert "'Production'" in problems[0]
 
 
 def test_qwp_is_rejected_with_a_clear_message(tmp_path: Path) -> None:

@@ -151,10 +151,10 @@ def test_cli_check_config(tmp_path: Path, capsys: object) -> None:
     good = REPO / "collector" / "examples" / "collector.yml"
     assert main(["check-config", "--config", str(good)]) == 0
     bad = tmp_path / "bad.yml"
-    bad.write_text("env: moon\nquestdb: {transport: qwp}\n")
+    bad.write_text("env: Prod 1\nquestdb: {transport: qwp}\n")
     assert main(["check-config", "-c", str(bad)]) == 2
     err = capsys.readouterr().err  # type: ignore[attr-defined]
-    assert "env: Input should be 'prod', 'staging' or 'dev'" in err
+    assert "env: String should match pattern '^[a-z][a-z0-9-]{0,31}$'" in err
     assert "questdb.transport: QWP/WebSocket ingestion needs QuestDB 10" in err
 
 

@@ -23,7 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import yaml
 
+from tests.support.inventories import inventory_relaxed
 from tests.support.paths import REPO
 
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
@@ -164,7 +166,9 @@ def run_preflight(tmp_path: Path, extra_vars: dict[str, str]) -> subprocess.Comp
     )
     cmd = [str(REPO / ".venv" / "bin" / "ansible-playbook"), "-i", str(inventory), "--check"]
     cmd += ["-e", "ansible_become=false"]
-    for key, value in extra_vars.items():
+    # questdb_env_relaxed as the shared inventory wiring sets it for the case's environment
+    relaxed = inventory_relaxed(extra_vars.get("questdb_env", "prod"))
+    for key, value in {"questdb_env_relaxed": str(relaxed).lower(), **extra_vars}.items():
         cmd += ["-e", f"{key}={value}"]
     cmd.append(str(REPO / "playbooks" / "questdb.yml"))
     env = molecule_env()
@@ -200,7 +204,16 @@ CREDENTIALS_TASK = "Assert credentials are set and not QuestDB's defaults"
             "questdb_http_password",
             CREDENTIALS_TASK,
         ),
-        ({"questdb_env": "dev"}, "questdb_archive_sha256", "Assert the archive has a source and a checksum"),
+        (
+            # an archive whose sha256 the role does not know (the default download's it does)
+            {
+                **GOOD,
+                "questdb_env": "dev",
+                "questdb_archive_url": "https://example.invalid/questdb-9.3.4-rt.tar.gz",
+            },
+            "questdb_archive_sha256",
+            "Assert the archive has a source and a checksum",
+        ),
         (
             {
                 **GOOD,
@@ -264,17 +277,43 @@ def fake_rt_archive(directory: Path, version: str, java: str) -> tuple[Path, str
     return archive, hashlib.sha256(archive.read_bytes()).hexdigest()
 
 
+def fake_nojre_archive(directory: Path, version: str) -> tuple[Path, str]:
+    """A tiny tarball with the no-jre layout (an empty questdb.jar)."""
+    top = directory / "src" / f"questdb-{version}-no-jre-bin"
+    top.mkdir(parents=True, exist_ok=True)
+    (top / "questdb.jar").write_bytes(b"")
+    archive = directory / f"questdb-{version}-no-jre-bin.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(top, arcname=top.name)
+    return archive, hashlib.sha256(archive.read_bytes()).hexdigest()
+
+
+def test_the_default_download_needs_no_checksum() -> None:
+    """The role knows the sha256 of its default download of the pinned release (no-jre tarball)."""
+    role = REPO / "roles" / "questdb"
+    known = yaml.safe_load((role / "vars" / "main.yml").read_text())["_questdb_known_sha256"]
+    version = yaml.safe_load((role / "defaults" / "main.yml").read_text())["questdb_version"]
+    assert f"questdb-{version}-no-jre-bin.tar.gz" in known
+
+
 @pytest.mark.parametrize(
     ("version", "java", "message"),
     [
         ("9.4.0", "17.0.12", "QuestDB 9.4.0 needs Java 25 or later"),
         ("9.3.4", "21.0.5", "the role knows JVM flags for Java"),
+        ("9.4.0", "openjdk-17-jre-headless", "provides Java 17; QuestDB 9.4.0 needs Java 25 or later"),
+        ("9.3.4", "default-jre-headless", "name an openjdk-<major>-jre-headless package"),
     ],
-    ids=["java-too-old-for-version", "java-without-flags"],
+    ids=["java-too-old-for-version", "java-without-flags", "no-jre-java-too-old", "no-jre-unknown-java"],
 )
 def test_preflight_refuses_unsupported_java(tmp_path: Path, version: str, java: str, message: str) -> None:
-    archive, sha256 = fake_rt_archive(tmp_path, version, java)
+    if java.endswith("-headless"):
+        archive, sha256 = fake_nojre_archive(tmp_path, version)
+    else:
+        archive, sha256 = fake_rt_archive(tmp_path, version, java)
     extra = {**GOOD, "questdb_env": "dev", "questdb_version": version}
+    if java.endswith("-headless"):
+        extra["questdb_java_package"] = java
     extra |= {"questdb_archive_path": str(archive), "questdb_archive_sha256": sha256}
     result = run_preflight(tmp_path, extra)
     output = result.stdout + result.stderr

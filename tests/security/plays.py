@@ -22,6 +22,7 @@ import yaml
 
 from tests.grafana.render import example_vars
 from tests.molecule.test_scenarios import RECAP, fake_rt_archive, molecule_env
+from tests.support.inventories import inventory_relaxed
 from tests.support.paths import REPO, versions
 
 ANSIBLE_PLAYBOOK = str(REPO / ".venv" / "bin" / "ansible-playbook")
@@ -175,7 +176,7 @@ def questdb_vars(tmp_path: Path, env: str, **overrides: Any) -> dict[str, Any]:
     return {
         **base,
         **loopback,
-        "questdb_env": env,
+        **env_vars("questdb", env),
         "questdb_archive_path": str(archive),
         "questdb_archive_sha256": sha256,
         **overrides,
@@ -188,7 +189,7 @@ def grafana_vars(env: str, overrides: dict[str, Any]) -> dict[str, Any]:
     secrets = {k: v for k, v in SECRETS.items() if k.startswith("grafana_") and k in base}
     if env != "dev":
         secrets["grafana_secret_key"] = SECRETS["grafana_secret_key"]
-    return {**base, **secrets, "grafana_env": env, **overrides}
+    return {**base, **secrets, **env_vars("grafana", env), **overrides}
 
 
 # ---- Many hosts in one run ----------------------------------------------------------------------
@@ -197,6 +198,13 @@ def grafana_vars(env: str, overrides: dict[str, Any]) -> dict[str, Any]:
 # only: a check that refused a bad host must pass on one of them, so no case passes because the
 # shared settings were broken anyway.
 CONTROLS: dict[str, dict[str, Any]] = {"control": {}}
+
+
+def env_vars(role: str, env: str) -> dict[str, Any]:
+    """`<role>_env` and `<role>_env_relaxed` as the shared inventory wiring sets them for `env`."""
+    return {f"{role}_env": env, f"{role}_env_relaxed": inventory_relaxed(env)}
+
+
 ARGSPEC = "Validating arguments against arg spec"
 LINE = re.compile(r"^(?P<status>ok|changed|skipping|fatal|failed): \[(?P<host>[^\]\s]+)(?: -> [^\]]+)?\]")
 HOST_RECAP = re.compile(

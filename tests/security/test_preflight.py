@@ -26,14 +26,19 @@ from tests.security.plays import (
     Refusal,
     assert_refused,
     check_refusals,
+    env_vars,
     grafana_vars,
     questdb_vars,
     run_hosts,
     run_playbook,
 )
+from tests.support.inventories import inventory_relaxed
 from tests.support.paths import REPO
 
-ENVS = ["prod", "staging", "dev"]
+# Our inventories' environments and a new one (canary): every environment but those an inventory marks
+# relaxed (dev) gets the strict checks.
+ENVS = ["prod", "staging", "dev", "canary"]
+STRICT = [env for env in ENVS if not inventory_relaxed(env)]
 # Grafana's built-in [security] secret_key (conf/defaults.ini), known to everybody.
 GRAFANA_DEFAULT_SECRET_KEY = "SW2YcwTIb9zpOOhoPsMm"
 DEFAULTS = {"empty": "", "quest": "quest"}
@@ -82,6 +87,7 @@ GRAFANA_FORMAT_TASK = "Assert each secret fits the files that carry it"
 # Nothing crosses a network in clear text in prod and staging (README, TLS).
 QUESTDB_TLS_TASK = "Assert other hosts reach QuestDB over TLS only in {{ questdb_env }}"
 COLLECTOR_TLS_TASK = "Assert the QuestDB password crosses no network in clear text in {{ collector_env }}"
+CONTACT_TASK = "Assert somebody is notified in {{ grafana_env }}"
 GRAFANA_TLS_TASK = "Assert Grafana serves HTTPS and reads QuestDB over loopback or TLS in {{ grafana_env }}"
 
 
@@ -89,7 +95,7 @@ def test_questdb_refuses_every_default_password(tmp_path: Path) -> None:
     """Each of the three passwords refused on its own (a failed loop item each), in each env."""
     cases = {
         f"{env}-{kind}": Refusal(
-            {"questdb_env": env, **dict.fromkeys(QUESTDB_PASSWORDS, value)},
+            {**env_vars("questdb", env), **dict.fromkeys(QUESTDB_PASSWORDS, value)},
             tuple(QUESTDB_PASSWORDS),
             QUESTDB_TASK,
         )
@@ -112,14 +118,18 @@ def test_questdb_refuses_every_default_password(tmp_path: Path) -> None:
         ),
         **{
             f"{env}-clear-to-other-hosts": Refusal(
-                {"questdb_env": env, "questdb_pg_bind_address": "0.0.0.0"},
+                {**env_vars("questdb", env), "questdb_pg_bind_address": "0.0.0.0"},
                 ("questdb_pg_bind_address", "questdb_tls_enabled"),
                 QUESTDB_TLS_TASK,
             )
-            for env in ("prod", "staging")
+            for env in STRICT
         },
     }
-    controls = {**CONTROLS, "control-prod": {"questdb_env": "prod"}}  # on loopback: no TLS needed
+    controls = {
+        **CONTROLS,
+        "control-prod": env_vars("questdb", "prod"),  # on loopback: no TLS needed
+        "control-dev-clear": {**env_vars("questdb", "dev"), "questdb_pg_bind_address": "0.0.0.0"},  # relaxed
+    }
     run = run_hosts(
         tmp_path, "questdb.yml", "questdb", questdb_vars(tmp_path, "dev"), cases | formats, controls
     )
@@ -132,7 +142,7 @@ def test_questdb_refuses_every_default_password(tmp_path: Path) -> None:
 def test_collector_refuses_default_questdb_password(tmp_path: Path) -> None:
     cases = {
         f"{env}-{kind}": Refusal(
-            {"collector_env": env, "collector_questdb_password": value},
+            {**env_vars("collector", env), "collector_questdb_password": value},
             ("collector_questdb_password",),
             COLLECTOR_TASK,
         )
@@ -141,11 +151,11 @@ def test_collector_refuses_default_questdb_password(tmp_path: Path) -> None:
     }
     cases |= {
         f"{env}-clear-to-another-host": Refusal(
-            {"collector_env": env, "collector_questdb_host": "questdb-1.example.internal"},
+            {**env_vars("collector", env), "collector_questdb_host": "questdb-1.example.internal"},
             ("collector_questdb_transport",),
             COLLECTOR_TLS_TASK,
         )
-        for env in ("prod", "staging")
+        for env in STRICT
     }
     cases["tab"] = Refusal(
         {"collector_questdb_password": "tw-sec\tx"},
@@ -157,7 +167,7 @@ def test_collector_refuses_default_questdb_password(tmp_path: Path) -> None:
         "collector_env": "dev",
         "collector_sources": [{"type": "simulate", "name": "daemon", "seed": 1}],
     }
-    controls = {**CONTROLS, "control-prod": {"collector_env": "prod"}}  # ships to 127.0.0.1
+    controls = {**CONTROLS, "control-prod": env_vars("collector", "prod")}  # ships to 127.0.0.1
     run = run_hosts(tmp_path, "collector.yml", "collectors", settings, cases, controls)
     check_refusals(run, "collector", cases, SECRETS)
 
@@ -248,6 +258,20 @@ GRAFANA_REFUSED: dict[str, tuple[str, dict[str, Any], str, str]] = {
         DATASOURCE_TASK,
         "grafana_questdb_pg_password",
     ),
+    # A new environment gets the strict checks without being named anywhere.
+    "canary-empty-secret-key": ("canary", {"grafana_secret_key": ""}, VAULT_TASK, "grafana_secret_key"),
+    "canary-default-admin-password": (
+        "canary",
+        {"grafana_admin_password": "admin"},
+        VAULT_TASK,
+        "grafana_admin_password",
+    ),
+    "canary-no-contact-point": (
+        "canary",
+        {f"grafana_{kind}_enabled": False for kind in ("telegram", "discord", "email")},
+        CONTACT_TASK,
+        "grafana_telegram_enabled",
+    ),
     "dev-empty-admin-password": ("dev", {"grafana_admin_password": ""}, ADMIN_TASK, "grafana_admin_password"),
     "dev-default-admin-password": (
         "dev",
@@ -273,7 +297,7 @@ GRAFANA_REFUSED: dict[str, tuple[str, dict[str, Any], str, str]] = {
 def test_grafana_refuses_default_credentials(tmp_path: Path) -> None:
     root = tmp_path / "root"
     cases = {
-        case: Refusal({"grafana_env": env, **overrides}, (variable,), task)
+        case: Refusal({**env_vars("grafana", env), **overrides}, (variable,), task)
         for case, (env, overrides, task, variable) in GRAFANA_REFUSED.items()
     }
     # grafana.ini expands ${VAR} and $__file{...} with no escape; server.conf trims the read-only password.
@@ -293,7 +317,7 @@ def test_grafana_refuses_default_credentials(tmp_path: Path) -> None:
         GRAFANA_TLS_TASK,
     )
     cases["staging-remote-pg-in-clear"] = Refusal(
-        {"grafana_env": "staging", "grafana_questdb_host": "questdb-1.example.internal"},
+        {**env_vars("grafana", "staging"), "grafana_questdb_host": "questdb-1.example.internal"},
         ("grafana_questdb_tls_mode", "grafana_questdb_host"),
         GRAFANA_TLS_TASK,
     )
@@ -305,8 +329,9 @@ def test_grafana_refuses_default_credentials(tmp_path: Path) -> None:
     settings = {**grafana_vars("prod", {}), **scratch_settings(root)}
     controls = {
         **CONTROLS,
-        "control-staging": {"grafana_env": "staging"},
-        "control-dev": {"grafana_env": "dev"},
+        "control-staging": env_vars("grafana", "staging"),
+        "control-dev": env_vars("grafana", "dev"),
+        "control-canary": env_vars("grafana", "canary"),
     }
     run = run_hosts(tmp_path, "grafana.yml", "grafana", settings, cases, controls, tags="grafana_run")
     check_refusals(run, "grafana", cases, SECRETS)
@@ -321,7 +346,7 @@ def stack_vars(tmp_path: Path, env: str) -> dict[str, Any]:
         **SECRETS,
         **grafana_vars(env, {}),
         **questdb_vars(tmp_path, env),
-        "collector_env": env,
+        **env_vars("collector", env),
         "collector_questdb_host": "127.0.0.1",
         "grafana_package_source": "none",
         "grafana_questdb_plugin_source": "none",
