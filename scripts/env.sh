@@ -13,6 +13,12 @@ export CONTAINERS_CONF="${CONTAINERS_CONF:-$TRADEWATCH_ROOT/scripts/podman/conta
 export ANSIBLE_CONFIG="$TRADEWATCH_ROOT/ansible.cfg"
 export ANSIBLE_COLLECTIONS_PATH="$TRADEWATCH_ROOT/collections:$TRADEWATCH_ROOT/.ansible/collections"
 export ANSIBLE_ROLES_PATH="$TRADEWATCH_ROOT/roles"
+# Mitogen's strategy plugins (requirements/dev.in), once the venv exists: ANSIBLE_STRATEGY=mitogen_linear
+# picks it (scripts/deploy does for the embedded default, molecule.yml for the scenarios).
+for _tw_mitogen in "$TRADEWATCH_ROOT"/.venv/lib/python3*/site-packages/ansible_mitogen/plugins/strategy; do
+  [[ -d "$_tw_mitogen" ]] && export ANSIBLE_STRATEGY_PLUGINS="$_tw_mitogen"
+done
+unset _tw_mitogen
 export ANSIBLE_LOCAL_TEMP="${ANSIBLE_LOCAL_TEMP:-$TRADEWATCH_ROOT/.ansible/tmp}"
 # The interpreter that creates the venv (found before the venv goes on PATH).
 export TRADEWATCH_PYTHON="${TRADEWATCH_PYTHON:-$(PATH="${PATH//$TRADEWATCH_ROOT\/.venv\/bin:/}" command -v python3)}"

@@ -22,6 +22,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import ansible_mitogen  # type: ignore[import-untyped]
 import pytest
 import yaml
 
@@ -60,6 +61,8 @@ def molecule_env() -> dict[str, str]:
     env["ANSIBLE_CONFIG"] = str(REPO / "ansible.cfg")
     env["ANSIBLE_COLLECTIONS_PATH"] = f"{REPO / 'collections'}:{REPO / '.ansible' / 'collections'}"
     env["ANSIBLE_ROLES_PATH"] = str(REPO / "roles")
+    # Mitogen's strategy plugins (scripts/env.sh exports the same folder), for ANSIBLE_STRATEGY=mitogen_linear
+    env["ANSIBLE_STRATEGY_PLUGINS"] = str(Path(ansible_mitogen.__file__).parent / "plugins" / "strategy")
     env["PYTHONUNBUFFERED"] = "1"
     env["NO_COLOR"] = "1"
     env["ANSIBLE_FORCE_COLOR"] = "0"
