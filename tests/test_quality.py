@@ -1,4 +1,5 @@
-"""Static quality gates: ansible-lint (production profile) and ruff over the whole repository."""
+"""Static quality gates: ansible-lint (production profile) and ruff over the whole repository, mypy --strict
+over the collector and the collection's Python."""
 
 from __future__ import annotations
 
@@ -25,3 +26,10 @@ def test_ruff_check_is_clean() -> None:
 def test_ruff_format_is_clean() -> None:
     result = run([sys.executable, "-m", "ruff", "format", "--check", "."])
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_mypy_strict_is_clean() -> None:
+    """`mypy --strict` (pyproject.toml [tool.mypy]) over the collector and the collection's Python."""
+    for target in (["collector"], ["-p", "ansible_collections.tradewatch.stack.plugins"]):
+        result = run([sys.executable, "-m", "mypy", *target])
+        assert result.returncode == 0, result.stdout + result.stderr

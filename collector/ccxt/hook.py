@@ -12,10 +12,11 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from datetime import datetime
+from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Protocol
 
 from collector.ccxt.ledger import Ledger
 from collector.ccxt.observer import DaemonObserver
@@ -119,7 +120,15 @@ class StatusPublisher:
         self.stop()
 
 
-def publisher(runner: Any, settings: Mapping[str, Any] | Any) -> StatusPublisher:
-    """A started publisher of ``runner``'s status into the channel of ``settings`` (a HookConfig)."""
+class ChannelSettings(Protocol):
+    """Where and how often the hook queues its status (collector.config.HookConfig)."""
+
+    queue_dir: Path
+    interval_seconds: float
+    max_documents: int
+
+
+def publisher(runner: Any, settings: ChannelSettings) -> StatusPublisher:
+    """A started publisher of ``runner``'s status into the channel of ``settings``."""
     writer = QueueWriter(settings.queue_dir, max_documents=settings.max_documents)
     return StatusPublisher(RunnerStatus(runner), writer, settings.interval_seconds).start()

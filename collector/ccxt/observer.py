@@ -27,7 +27,7 @@ import logging
 import time
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from collector.ccxt.ledger import Connect, Ledger, Message, Request
 from collector.models import utc_now
@@ -71,16 +71,17 @@ class DaemonObserver:
 
     # --- installation ----------------------------------------------------------------------------
     def _swap_class(self) -> None:
-        cls = type(self.runner)
+        cls: type[Any] = type(self.runner)
         existing = getattr(cls, _MARK, None)
         if existing is not None:  # attached before: take over
             existing[0] = self
             self._watching = True
             return
         holder: list[DaemonObserver] = [self]
+        set_attribute = cast(Callable[[Any, str, Any], None], cls.__setattr__)  # the class's own
 
         def __setattr__(obj: Any, name: str, value: Any) -> None:
-            cls.__setattr__(obj, name, value)
+            set_attribute(obj, name, value)
             if value is not None and name in ("_orchestrator", "_liquidation_manager"):
                 holder[0].wrap_current()
 

@@ -11,6 +11,8 @@ import json
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
+from questdb import TimestampMicros
+
 ColumnValue = bool | int | float | str
 
 
@@ -32,23 +34,29 @@ class Row(NamedTuple):
         return (self.table, self.timestamp_ns, tuple(sorted(self.symbols.items())))
 
 
+def client_columns(row: Row) -> dict[str, Any]:
+    """The row's columns as the questdb client takes them, its TIMESTAMP columns (ns) as TimestampMicros."""
+    return {**row.columns, **{name: TimestampMicros(ns // 1_000) for name, ns in row.timestamps.items()}}
+
+
 def _no_default(value: object) -> object:
     raise TypeError(f"{type(value).__name__} is not a JSON value")
 
 
 _ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False, default=_no_default)
 _C_ENCODER = getattr(json.encoder, "c_make_encoder", None)
-if _C_ENCODER is not None and json.encoder.c_encode_basestring is not None:
+_C_BASESTRING = getattr(json.encoder, "c_encode_basestring", None)
+if _C_ENCODER is not None and _C_BASESTRING is not None:
     # The same C encoder JSONEncoder builds on every call, built once (it keeps no state).
-    _c_encode = _C_ENCODER(
-        None, _no_default, json.encoder.c_encode_basestring, None, ":", ",", False, False, False
-    )
+    _c_encode = _C_ENCODER(None, _no_default, _C_BASESTRING, None, ":", ",", False, False, False)
 
     def _encode(row: Row) -> str:
         return "".join(_c_encode(row, 0))
 
 else:  # pragma: no cover - interpreters without the C accelerator
-    _encode = _ENCODER.encode
+
+    def _encode(row: Row) -> str:
+        return _ENCODER.encode(row)
 
 
 def encode_row(row: Row) -> bytes:

@@ -22,10 +22,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from questdb import QuestDBError, TimestampMicros, TimestampNanos
+from questdb import QuestDBError, TimestampNanos
 
 from collector.sink.deadletter import Rejected
-from collector.sink.rows import Row
+from collector.sink.rows import Row, client_columns
 
 log = logging.getLogger("collector.client")
 BufferFactory = Callable[[], Any]
@@ -150,7 +150,7 @@ class Stager:
                 stamp, last_at = TimestampNanos(at), at
             try:
                 if timestamps:
-                    columns = {**columns, **{k: TimestampMicros(ns // 1_000) for k, ns in timestamps.items()}}
+                    columns = client_columns(row)
                 buffer.row(table, symbols=symbols, columns=columns, at=stamp)
             except (QuestDBError, OverflowError, ValueError, TypeError) as err:
                 code = str(err.code) if isinstance(err, QuestDBError) else type(err).__name__

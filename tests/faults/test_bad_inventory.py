@@ -1,5 +1,5 @@
-"""Bad inventory values - wrong types, unknown environments, missing secrets - make the role fail before
-it changes anything on the host, in a check that names the variable; no secret reaches the output.
+"""Bad inventory values - wrong types, malformed environment names, missing secrets - make the role fail
+before it changes anything on the host, in a check that names the variable; no secret reaches the output.
 
 One check-mode run per role against the controller (local connection) with one inventory host per
 case (tests/security/plays.py run_hosts): every host gets the same valid settings plus one bad value of
@@ -22,6 +22,7 @@ from tests.security.plays import (
     SECRETS,
     Refusal,
     check_refusals,
+    env_vars,
     questdb_vars,
     run_hosts,
 )
@@ -37,7 +38,7 @@ def bad(name: str, value: Any, variable: str = "") -> Refusal:
 
 
 QUESTDB: dict[str, Refusal] = {
-    "unknown-env": bad("questdb_env", "production"),
+    "malformed-env": bad("questdb_env", "Production"),
     "env-a-list": bad("questdb_env", ["prod"]),
     "port-not-a-number": bad("questdb_http_port", "http"),
     "port-out-of-range": bad("questdb_pg_port", 70000),
@@ -51,7 +52,7 @@ QUESTDB: dict[str, Refusal] = {
     "password-a-list": bad("questdb_pg_password", BAD_SECRET_VALUES[:2]),
 }
 COLLECTOR: dict[str, Refusal] = {
-    "unknown-env": bad("collector_env", "qa"),
+    "malformed-env": bad("collector_env", "qa env"),
     "batch-size-not-a-number": bad("collector_batch_size", "many"),
     "port-out-of-range": bad("collector_questdb_port", 70000),
     "unknown-spool-policy": bad("collector_spool_when_full", "block"),
@@ -69,12 +70,12 @@ BACKUP: dict[str, Refusal] = {
     "password-a-list": bad("backup_questdb_http_password", BAD_SECRET_VALUES[:2]),
 }
 GRAFANA: dict[str, Refusal] = {
-    "unknown-env": bad("grafana_env", "uat"),
+    "malformed-env": bad("grafana_env", "uat_1"),
     "version-a-number": bad("grafana_version", 12),
     "missing-admin-password": bad("grafana_admin_password", None),
     "admin-password-a-list": bad("grafana_admin_password", BAD_SECRET_VALUES[:2]),
     "prod-missing-secret-key": Refusal(
-        {"grafana_env": "prod", "grafana_secret_key": None}, ("grafana_secret_key",)
+        {**env_vars("grafana", "prod"), "grafana_secret_key": None}, ("grafana_secret_key",)
     ),
     "missing-datasource-password": bad("grafana_questdb_pg_password", None),
     "unknown-tls-mode": bad("grafana_questdb_tls_mode", "yes"),
@@ -137,8 +138,8 @@ def test_grafana_refuses_bad_inventory_values(tmp_path: Path) -> None:
         **{k: v for k, v in SECRETS.items() if k.startswith("grafana_")},
         **scratch_settings(root),
     }
-    # prod-only checks (the vault secrets) need a valid prod host too: the dev example notifies Discord.
-    controls = {**CONTROLS, "control-prod": {"grafana_env": "prod"}}
+    # the strict checks (the vault secrets) need a valid prod host too: the dev example notifies Discord.
+    controls = {**CONTROLS, "control-prod": env_vars("grafana", "prod")}
     run = run_hosts(tmp_path, "grafana.yml", "grafana", settings, GRAFANA, controls, tags="grafana_run")
     check_refusals(run, "grafana", GRAFANA, SECRET_VALUES)
     assert not root.exists() or not any(root.iterdir()), "check mode wrote into the scratch root"

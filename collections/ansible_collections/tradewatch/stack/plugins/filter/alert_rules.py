@@ -21,7 +21,7 @@ from jinja2.sandbox import SandboxedEnvironment
 try:
     from ansible.errors import AnsibleFilterError
 except ImportError:  # outside Ansible (tests)
-    AnsibleFilterError = ValueError  # type: ignore[assignment,misc]
+    AnsibleFilterError = ValueError
 
 OVERRIDABLE = ("threshold", "limits", "window", "for", "severity", "paused")
 SEVERITIES = ("critical", "warning", "info")
