@@ -19,6 +19,7 @@ import re
 import secrets
 import shutil
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -51,7 +52,12 @@ def instance() -> Iterator[str]:
         "--ulimit", "nofile=20000:20000", "--ulimit", "nproc=32768:32768", image, "/lib/systemd/systemd",
     )  # fmt: skip
     try:
-        booted = podman("exec", INSTANCE, "systemctl", "is-system-running", "--wait", check=False)
+        deadline = time.monotonic() + 120
+        while True:  # until systemd's bus is up (right after `podman run` it is not), then until booted
+            booted = podman("exec", INSTANCE, "systemctl", "is-system-running", "--wait", check=False)
+            if booted.stdout.strip() in ("running", "degraded") or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
         assert booted.stdout.strip() in ("running", "degraded"), booted.stdout + booted.stderr
         podman("exec", INSTANCE, "apt-get", "update", "-qq")
         podman("exec", INSTANCE, "useradd", "--system", "--no-create-home", "ccxt")
