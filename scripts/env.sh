@@ -27,6 +27,20 @@ case ":$PATH:" in *":$VIRTUAL_ENV/bin:"*) ;; *) export PATH="$VIRTUAL_ENV/bin:$P
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+# artifact_present FILE: FILE and FILE.sha256 exist and agree (a built artifact is kept until it does not).
+artifact_present() {
+  [[ -f "$1" && -f "$1.sha256" ]] && (cd "$(dirname "$1")" && sha256sum --quiet -c "$1.sha256")
+}
+
+# pack_artifact STAGE NAME FILE: the folder STAGE/NAME as a reproducible tarball FILE, with FILE.sha256.
+pack_artifact() {
+  mkdir -p "$(dirname "$3")"
+  tar -C "$1" --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -czf "$3.tmp" "$2"
+  mv "$3.tmp" "$3"
+  (cd "$(dirname "$3")" && sha256sum "$(basename "$3")" > "$3.sha256")
+  log "Built $3 ($(du -h "$3" | cut -f1)), sha256 $(cut -d' ' -f1 "$3.sha256")"
+}
+
 # fetch_questdb_jar VERSION SHA256 DIR: org.questdb:questdb:VERSION from Maven into DIR, checked.
 fetch_questdb_jar() {
   log "Fetching org.questdb:questdb:$1 with Maven"
