@@ -331,3 +331,10 @@ def test_arbitrary_input_never_raises_anything_but_validation_error(
         for problem in err.errors():
             assert problem["msg"]  # every problem has a message and a location
             assert isinstance(problem["loc"], tuple)
+
+
+def test_the_roles_accept_the_same_environment_names() -> None:
+    """The collector's config and the roles (tradewatch.stack.env_refusals) each declare the form: equal."""
+    from ansible_collections.tradewatch.stack.plugins.filter.environment import ENV_PATTERN as ROLES_PATTERN
+
+    assert ENV_PATTERN == ROLES_PATTERN
