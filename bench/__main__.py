@@ -13,13 +13,14 @@ from pathlib import Path
 
 from bench.common import REPO, Progress, Report, Result, load_average, say
 
-SECTIONS = ("ingest", "latency", "footprint", "storage", "dashboards", "hook", "tls")
+SECTIONS = ("ingest", "backlog", "latency", "footprint", "storage", "dashboards", "hook", "tls")
 
 
 @dataclass(frozen=True)
 class Settings:
     ingest_rows: int
     ingest_repeats: int
+    backlog_rows: int
     latency_rate: int
     latency_seconds: float
     footprint_rate: int
@@ -33,8 +34,8 @@ class Settings:
     tls_rows: int
 
 
-FULL = Settings(1_000_000, 3, 10_000, 60.0, 1_000, 60.0, 90, 3, 10, 1_000, 20_000, 60.0, 500_000)
-QUICK = Settings(20_000, 1, 2_000, 5.0, 1_000, 5.0, 2, 1, 2, 100, 2_000, 5.0, 10_000)
+FULL = Settings(1_000_000, 3, 5_616_000, 10_000, 60.0, 1_000, 60.0, 90, 3, 10, 1_000, 20_000, 60.0, 500_000)
+QUICK = Settings(20_000, 1, 20_000, 2_000, 5.0, 1_000, 5.0, 2, 1, 2, 100, 2_000, 5.0, 10_000)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -50,6 +51,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     for name, kind in (
         ("ingest-rows", int),
         ("ingest-repeats", int),
+        ("backlog-rows", int),
         ("latency-rate", int),
         ("latency-seconds", float),
         ("footprint-rate", int),
@@ -86,6 +88,7 @@ def run(args: argparse.Namespace, workdir: Path) -> tuple[Report, str, str]:
     load_start = load_average()
     steps: dict[str, Callable[[], None]] = {
         "ingest": lambda: _ingest(report, settings, workdir, args.keep),
+        "backlog": lambda: _backlog(report, settings, workdir, args.keep),
         "latency": lambda: _latency(report, settings, workdir, args.keep),
         "footprint": lambda: _footprint(report, settings, workdir, args.keep),
         "storage": lambda: _storage(report, settings, workdir, args.keep, "dashboards" in sections),
@@ -114,6 +117,14 @@ def _ingest(report: Report, s: Settings, workdir: Path, keep: bool) -> None:
 
     with questdb(workdir, "ingest", keep=keep) as server:
         report.add(*bench_ingest(server, s.ingest_rows, s.ingest_repeats, workdir))
+
+
+def _backlog(report: Report, s: Settings, workdir: Path, keep: bool) -> None:
+    from bench.backlog import bench_backlog
+    from bench.common import questdb
+
+    with questdb(workdir, "backlog", keep=keep) as server:
+        report.add(*bench_backlog(server, s.backlog_rows, workdir))
 
 
 def _latency(report: Report, s: Settings, workdir: Path, keep: bool) -> None:

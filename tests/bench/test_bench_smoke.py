@@ -15,8 +15,10 @@ from tests.support.paths import REPO
 EXPECTED = [
     ("Ingest", "MetricsClient.add_many (durable spool)"),
     ("Ingest", "MetricsClient / raw client (same models)"),
+    ("Backlog", "5,000 spooled rows delivered after an outage"),
     ("Latency", "event -> visible in SQL, p99"),
     ("Footprint", "collector RSS at 1,005 rows/s"),
+    ("Footprint", "the same interpreter, the service's imports only"),
     ("Footprint", "collector CPU at 1,005 rows/s"),
     ("Storage before", "total, 90 days of R (upstream design)"),
     ("Storage after", "total, 1 days of R"),
@@ -32,7 +34,8 @@ EXPECTED = [
 def test_quick_bench_prints_every_row(tmp_path: Path) -> None:
     report = tmp_path / "bench.json"
     args = ["--quick", "--no-progress", "--json", str(report), "--workdir", str(tmp_path)]
-    args += ["--ingest-rows", "5000", "--latency-seconds", "3", "--footprint-seconds", "3", "--days", "1"]
+    args += ["--ingest-rows", "5000", "--backlog-rows", "5000", "--latency-seconds", "3"]
+    args += ["--footprint-seconds", "3", "--days", "1"]
     result = subprocess.run(
         [sys.executable, "-m", "bench", *args],
         cwd=REPO,
