@@ -110,7 +110,6 @@ class RetrySettings(Section):
 class SpoolSettings(Section):
     dir: Path = Path("/var/lib/tradewatch-collector/spool")
     max_bytes: int = Field(default=1 << 30, ge=1 << 16)
-    segment_bytes: int = Field(default=4 << 20, ge=1 << 12)
     when_full: Literal["drop_oldest", "reject_new"] = "drop_oldest"
     fsync: Literal["never", "interval", "always"] = "interval"
     fsync_interval_seconds: PositiveSeconds = 1.0

@@ -2,11 +2,12 @@
 
 ``add()``/``add_many()`` validate nothing further (the models did): they cut the rows out of the
 models, pack them (``packed.py``, a few C calls per batch, not per row) and append them to the disk
-spool in one write; when they return, the rows are in the OS and survive the collector being killed.
+spool in one transaction; when they return, the rows are in the OS and survive the collector being
+killed.
 ``add_rows()`` takes rows that did not come from a model and checks each one first.
 A sender thread with its own timer ships the spool: when ``batch_size`` rows are pending, every
 ``flush_interval_seconds`` otherwise, and on ``flush()``/``close()``. It reads up to
-``max_request_rows`` rows, sends them per table, and moves the spool cursor only after QuestDB
+``max_request_rows`` rows, sends them per table, and deletes them from the spool only after QuestDB
 acknowledged them. While QuestDB is down it retries with capped exponential backoff and jitter,
 for as long as it takes; the spool keeps the rows within its byte bound.
 
@@ -31,11 +32,10 @@ from collector.models import MetricModel
 from collector.schema import to_row, to_rows
 from collector.sink.deadletter import DeadLetterFile, Rejected
 from collector.sink.delivery import QuestDBWriter, SendResult, TransientError
-from collector.sink.packed import MARK, check_row, pack_rows, record_rows, unpack_rows
-from collector.sink.rows import Row, RowEncodingError, decode_row
-from collector.sink.segment import Batch
+from collector.sink.packed import check_row, pack_rows, unpack_rows
+from collector.sink.rows import Row, RowEncodingError
 from collector.sink.selfmetrics import CollectorMetrics
-from collector.sink.spool import Spool
+from collector.sink.spool import Batch, Spool
 from collector.sink.staging import MAX_STAGED_BYTES, StagedBatch, Stager
 
 log = logging.getLogger("collector.client")
@@ -67,7 +67,6 @@ class MetricsClient:
         self.spool = Spool(
             spool.dir,
             max_bytes=spool.max_bytes,
-            segment_bytes=spool.segment_bytes,
             when_full=spool.when_full,
             fsync=spool.fsync,
             fsync_interval_seconds=spool.fsync_interval_seconds,
@@ -133,10 +132,9 @@ class MetricsClient:
         with self._state:
             if self._closed:
                 raise ClientClosedError("MetricsClient is closed")
-            staging = self._stager.active  # serialise for the sender now, or keep the rows in memory
-            accepted, seq, start = self.spool.append_located(records, None if staging else rows, counts)
-            if accepted and staging:
-                self._stager.add(seq, start, records, counts, rows, tables)
+            accepted, start = self.spool.append(records, counts)
+            if accepted:  # serialised for the sender now, once it is connected
+                self._stager.add(start, records, counts, rows, tables)
         if accepted:
             added: Counter[str] = Counter()
             for per_record in tables:
@@ -250,26 +248,23 @@ class MetricsClient:
                 return
 
     def _next_batch(self) -> tuple[Batch | None, StagedBatch | None]:
-        """The records at the cursor: staged with their buffers if the producers built them."""
-        staged = self._stager.take(*self.spool.position())
+        """The oldest records of the spool: staged with their buffers if the producers built them."""
+        staged = self._stager.take(self.spool.position())
         if staged is not None:
-            batch = self.spool.claim(staged.seq, staged.start, staged.end, staged.rows, staged.lines)
+            batch = self.spool.claim(staged.start, staged.end - 1, staged.lines, staged.counts)
             if batch is not None:
                 return batch, staged
         return self.spool.read(self.config.max_request_rows, stop=self._stager.next_start()), None
 
     @staticmethod
     def _decode(batch: Batch) -> tuple[list[Row], list[Rejected]]:
-        rows: list[Row] = list(batch.items) if batch.items is not None else []
+        rows: list[Row] = []
         rejected: list[Rejected] = []
-        for line in batch.lines if batch.items is None else ():
+        for record, count in zip(batch.records, batch.counts, strict=True):
             try:
-                if line[:1] == MARK:
-                    rows += unpack_rows(line)
-                else:
-                    rows.append(decode_row(line))
+                rows += unpack_rows(record, count)
             except RowEncodingError as err:
-                rejected.append(Rejected(str(err), "RowEncodingError", raw=line, count=record_rows(line)))
+                rejected.append(Rejected(str(err), "RowEncodingError", raw=record, count=count))
         return rows, rejected
 
     def _deliver(self, batch: Batch, staged: StagedBatch | None = None) -> bool:
@@ -359,7 +354,7 @@ class MetricsClient:
 
     def _spool_stats(self) -> tuple[int, int, int, float]:
         stats = self.spool.stats()
-        return stats.rows, stats.bytes, stats.segments, stats.oldest_age_seconds
+        return stats.rows, stats.bytes, stats.records, stats.oldest_age_seconds
 
 
 def _as_row(row: object) -> Row | None:

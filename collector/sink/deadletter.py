@@ -1,13 +1,15 @@
 """The dead-letter file: rows QuestDB (or the client) rejected, one JSON object per line, with the reason.
 
 Each line: ``{"at": ISO-8601 UTC, "table", "reason", "error_code", "row": {...}}`` where ``row`` is
-the row as the collector would have written it (or ``"raw"`` for a spool record that could not be
-decoded). Rows land here once: they are never retried. The file is append-only and is not rotated
-by the collector (its size is exported as a metric; ship or rotate it with logrotate ``copytruncate``).
+the row as the collector would have written it (or ``"raw"``, the base64 of a spool record that
+could not be unpacked, with the ``"rows"`` it held). Rows land here once: they are never retried.
+The file is append-only and is not rotated by the collector (its size is exported as a metric; ship
+or rotate it with logrotate ``copytruncate``).
 """
 
 from __future__ import annotations
 
+import binascii
 import json
 import os
 import threading
@@ -17,7 +19,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from collector.sink.rows import Row, row_as_json
-from collector.sink.segment import write_all
 
 
 @dataclass(frozen=True)
@@ -58,17 +59,15 @@ class DeadLetterFile:
             if item.row is not None:
                 entry["row"] = row_as_json(item.row)
             if item.raw is not None:
-                entry["raw"] = item.raw.decode("utf-8", errors="backslashreplace").rstrip("\n")
+                entry["raw"] = binascii.b2a_base64(item.raw, newline=False).decode("ascii")
+                entry["rows"] = item.count
             lines.append(json.dumps(entry, ensure_ascii=True, default=str) + "\n")
         data = "".join(lines).encode("ascii")
-        with self._lock:
-            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o640)
-            try:
-                write_all(fd, data)
-                if self._fsync:
-                    os.fsync(fd)
-            finally:
-                os.close(fd)
+        with self._lock, open(self.path, "ab", opener=_private) as file:
+            file.write(data)
+            file.flush()
+            if self._fsync:
+                os.fsync(file.fileno())
 
     def size(self) -> int:
         try:
@@ -83,3 +82,7 @@ class DeadLetterFile:
         except FileNotFoundError:
             return []
         return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def _private(path: str, flags: int) -> int:
+    return os.open(path, flags, 0o640)

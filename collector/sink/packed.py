@@ -1,33 +1,28 @@
-"""Packed spool records: many rows in one line, the encoding of the client's hot path.
+"""Packed records: many rows in one spool record, the encoding of the client's hot path.
 
-A packed record is one newline-terminated line::
-
-    \\x1e<rows> <crc32 of payload, 8 hex digits> <base64 of payload>\\n
-
-where the payload is ``marshal`` (format 4) of the rows transposed into five tuples (tables,
-timestamps, symbols, columns, timestamp columns). marshal is C-speed in both directions and keeps
-``bool``/``int``/``float``/``str``/``None`` apart exactly; base64 keeps the record one line, so the
-spool's framing (and its torn-tail recovery) is unchanged; the CRC catches a record damaged on disk.
-The leading ``\\x1e`` (ASCII record separator) never starts a JSON line (JSON escapes control
-characters), so plain one-row JSON lines (``rows.encode_row``, older spools) and packed records mix.
+A packed record is the CRC-32 of its payload (4 bytes, little-endian), then the payload: ``marshal``
+(format 4) of the rows transposed into five tuples (tables, timestamps, symbols, columns, timestamp
+columns). marshal is C-speed in both directions and keeps ``bool``/``int``/``float``/``str``/``None``
+apart exactly; the CRC catches a record damaged on disk (SQLite checks no pages), which is then
+dead-lettered instead of delivered with a changed value.
 
 Only well-formed rows are packed: rows from validated models (``schema.to_row``), or rows that
-passed ``check_row``, which refuses what the JSON encoding refused too (non-finite floats, text that
-is not UTF-8, values that are not bool/int/float/str/None, mappings that are not dicts of them).
+passed ``check_row`` (finite floats, UTF-8 text, values that are bool/int/float/str/None, mappings
+that are dicts of them), so every row that goes in comes out equal.
 """
 
 from __future__ import annotations
 
-import binascii
 import marshal
+import struct
 import zlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from collector.sink.rows import Row, RowEncodingError
 
-MARK = b"\x1e"
 MARSHAL_VERSION = 4
+_CRC = struct.Struct("<I")
 _ROW_NEW = tuple.__new__
 
 
@@ -37,47 +32,15 @@ def pack_rows(rows: Sequence[Row]) -> bytes:
         payload = marshal.dumps(tuple(zip(*rows, strict=True)), MARSHAL_VERSION)
     except (ValueError, TypeError) as err:
         raise RowEncodingError(f"cannot pack rows: {err}") from err
-    header = b"%b%d %08x " % (MARK, len(rows), zlib.crc32(payload))
-    return header + binascii.b2a_base64(payload, newline=False) + b"\n"
+    return _CRC.pack(zlib.crc32(payload)) + payload
 
 
-def record_rows(record: bytes) -> int:
-    """How many rows a spool record holds: 1 for a plain line, the header's count when packed."""
-    if record[:1] != MARK:
-        return 1
-    try:
-        return max(1, int(record[1 : record.index(b" ")]))
-    except ValueError:
-        return 1  # a damaged header: one (undecodable) record, dead-lettered when read
-
-
-def count_rows(data: bytes, start: int = 0, end: int | None = None) -> int:
-    """Rows of the complete records in ``data[start:end]`` (which must start at a record boundary)."""
-    end = len(data) if end is None else end
-    rows = data.count(b"\n", start, end)
-    mark = data.find(MARK, start, end)
-    while mark != -1:
-        if mark == start or data[mark - 1] == 0x0A:  # only a record's first byte marks it
-            stop = data.find(b"\n", mark, end)
-            if stop == -1:
-                break
-            rows += record_rows(data[mark : min(stop, mark + 32)]) - 1
-        mark = data.find(MARK, mark + 1, end)
-    return rows
-
-
-def unpack_rows(record: bytes) -> list[Row]:
-    """The rows of a packed record; RowEncodingError if it is damaged."""
-    try:
-        count_text, crc_text, body = record[1:].rstrip(b"\n").split(b" ", 2)
-        count, crc = int(count_text), int(crc_text, 16)
-        payload = binascii.a2b_base64(body)
-    except (ValueError, binascii.Error) as err:
-        raise RowEncodingError(f"corrupt packed spool record: {err}") from err
-    if zlib.crc32(payload) != crc:
+def unpack_rows(record: bytes, count: int) -> list[Row]:
+    """The ``count`` rows of a packed record; RowEncodingError if it is damaged."""
+    if len(record) < _CRC.size or _CRC.unpack_from(record)[0] != zlib.crc32(record[_CRC.size :]):
         raise RowEncodingError("corrupt packed spool record: checksum mismatch")
     try:
-        columns = marshal.loads(payload)
+        columns = marshal.loads(record[_CRC.size :])
     except (ValueError, EOFError, TypeError) as err:
         raise RowEncodingError(f"corrupt packed spool record: {err}") from err
     if type(columns) is not tuple or len(columns) != 5 or any(len(part) != count for part in columns):

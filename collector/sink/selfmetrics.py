@@ -53,13 +53,15 @@ class CollectorMetrics:
             registry=r,
         )
         self.spool_rows = Gauge(f"{PREFIX}_spool_rows", "Rows in the spool not yet acknowledged", registry=r)
-        self.spool_bytes = Gauge(f"{PREFIX}_spool_bytes", "Bytes of the spool's segment files", registry=r)
+        self.spool_bytes = Gauge(f"{PREFIX}_spool_bytes", "Packed bytes of the rows in the spool", registry=r)
         self.spool_age = Gauge(
             f"{PREFIX}_spool_oldest_age_seconds",
-            "Age of the oldest spool segment with unsent rows",
+            "Age of the oldest unsent row in the spool",
             registry=r,
         )
-        self.spool_segments = Gauge(f"{PREFIX}_spool_segments", "Segment files in the spool", registry=r)
+        self.spool_records = Gauge(
+            f"{PREFIX}_spool_records", "Records (appended batches of rows) in the spool", registry=r
+        )
         self.dead_letter_bytes = Gauge(
             f"{PREFIX}_dead_letter_bytes", "Size of the dead-letter file", registry=r
         )
@@ -87,6 +89,6 @@ class CollectorMetrics:
         """Make the spool gauges read live values at scrape time."""
         self.spool_rows.set_function(lambda: float(stats()[0]))
         self.spool_bytes.set_function(lambda: float(stats()[1]))
-        self.spool_segments.set_function(lambda: float(stats()[2]))
+        self.spool_records.set_function(lambda: float(stats()[2]))
         self.spool_age.set_function(lambda: float(stats()[3]))
         self.dead_letter_bytes.set_function(lambda: float(dead_letter_size()))

@@ -1,67 +1,81 @@
-"""A bounded, append-only disk spool of encoded rows (the collector's store-and-forward).
+"""A bounded disk spool of packed records (the collector's store-and-forward), in SQLite.
 
-Layout of the spool directory:
+The spool is one SQLite database, ``spool.db`` in the spool directory, in WAL mode: a table of
+records (``id``, the rows it holds, when it was written, the packed rows: ``packed.py``). Writers
+append records in one transaction; the one reader takes the oldest ones in flight and deletes them
+once QuestDB acknowledged them, so what the table holds is exactly what is not yet delivered.
+QuestDB's DEDUP UPSERT KEYS absorb rows that were delivered but whose deletion a crash prevented.
+An flock on ``spool.lock`` keeps two collectors from sharing one spool.
 
-- ``<seq>-<created_ms>.seg``: append-only segment files of newline-terminated records: a plain line
-  is one row, a packed record (``packed.py``) many. Only the newest ("active") segment is written;
-  a new one starts at ``segment_bytes`` and at every start.
-- ``cursor.json``: ``{"seq", "offset", "row"}``, the first row not yet acknowledged by QuestDB
-  (rewritten in place, see ``segment.CursorFile``).
-  It only moves after a successful flush, so after a crash the spool replays from the cursor;
-  QuestDB's DEDUP UPSERT KEYS absorb rows that were delivered but not yet acknowledged here.
-- ``spool.lock``: an flock so two collectors never share one spool.
+Durability: an append returns after SQLite wrote its transaction to the WAL file (``write(2)``), so
+rows survive the collector being killed (kill -9); SQLite recovers a torn WAL by itself. Writers
+never checkpoint: ``checkpoint()``, called by the client's fsync thread every
+``fsync_interval_seconds`` on a connection of its own, copies the WAL into the database while the
+writers go on. ``fsync`` adds power-loss safety: ``always`` (SQLite syncs every commit),
+``interval`` (each checkpoint syncs the WAL, then the database; the default) or ``never``.
 
-Durability: ``append()`` hands the bytes to the OS (``write(2)``) before it returns, so rows survive
-the collector being killed (kill -9). ``fsync`` adds power-loss safety: ``always`` (every append),
-``interval`` (every ``fsync_interval_seconds``, by the client's fsync thread; the default) or ``never``.
-
-Bound: the sum of the segment files' sizes stays within ``max_bytes``. When full, ``drop_oldest``
-deletes the oldest segment(s) (their unsent rows are dropped) and ``reject_new`` drops the incoming
-rows. Every dropped row is reported through ``on_drop(count, reason)``.
+Bound: the records' packed bytes stay within ``max_bytes``. When full, ``drop_oldest`` deletes the
+oldest records (their rows are dropped) and ``reject_new`` drops the incoming rows. Every dropped
+row is reported through ``on_drop(count, reason)``.
 """
 
 from __future__ import annotations
 
+import fcntl
+import logging
 import os
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
-from collector.sink.segment import (
-    Batch,
-    CursorFile,
-    Segment,
-    SegmentReader,
-    SpoolLockedError,
-    SpoolStats,
-    scan_segment,
-    take_lock,
-    write_all,
-)
-from collector.sink.tailcache import TailCache
-
-__all__ = ["CURSOR_FILE", "Spool", "SpoolLockedError"]
+__all__ = ["DATABASE", "Batch", "Spool", "SpoolLockedError", "SpoolStats"]
 
 FsyncPolicy = Literal["never", "interval", "always"]
 FullPolicy = Literal["drop_oldest", "reject_new"]
 DropCallback = Callable[[int, str], None]
 
-CURSOR_FILE = "cursor.json"
+DATABASE = "spool.db"
 LOCK_FILE = "spool.lock"
-SEGMENT_SUFFIX = ".seg"
+log = logging.getLogger("collector.spool")
+_SYNCHRONOUS = {"always": "FULL", "interval": "NORMAL", "never": "OFF"}
+
+
+class SpoolLockedError(RuntimeError):
+    """Another process holds the spool."""
+
+
+@dataclass
+class Batch:
+    """Records ``first`` to ``last`` (ids) taken in flight, holding ``rows`` rows."""
+
+    first: int
+    last: int
+    rows: int = 0
+    records: list[bytes] = field(default_factory=list)
+    counts: list[int] = field(default_factory=list)  # rows per record
+    evicted: bool = False  # dropped from a full spool while in flight
+
+
+@dataclass(frozen=True)
+class SpoolStats:
+    rows: int
+    bytes: int
+    records: int
+    oldest_age_seconds: float
 
 
 class Spool:
-    """Durable FIFO of encoded rows: many writers (``append``), one reader (``read``/``commit``)."""
+    """Durable FIFO of packed records: many writers (``append``), one reader (``read``/``commit``)."""
 
     def __init__(
         self,
         directory: Path,
         *,
         max_bytes: int = 1 << 30,
-        segment_bytes: int = 4 << 20,
         when_full: FullPolicy = "drop_oldest",
         fsync: FsyncPolicy = "interval",
         fsync_interval_seconds: float = 1.0,
@@ -70,7 +84,6 @@ class Spool:
     ) -> None:
         self.directory = Path(directory)
         self.max_bytes = max_bytes
-        self.segment_bytes = segment_bytes
         self.when_full = when_full
         self.fsync_policy = fsync
         self.fsync_interval = fsync_interval_seconds
@@ -78,246 +91,171 @@ class Spool:
         self._clock = clock
         self._lock = threading.Lock()
         self.changed = threading.Condition(self._lock)
-        self._segments: list[Segment] = []
-        self._cursor_offset = 0
-        self._cursor_row = 0
         self._inflight: Batch | None = None
-        self._appended = 0  # rows ever appended (plus those recovered at start)
-        self._settled = 0  # rows acknowledged, dead-lettered or dropped since start
-        self._bytes = 0  # sum of the segments' sizes
-        self._reader = SegmentReader()
         self._dirty = False
         self._last_sync = time.monotonic()
-        self._cache = TailCache()
-        self._unsynced: list[int] = []  # rotated segments' descriptors awaiting fsync (interval policy)
         self.directory.mkdir(parents=True, exist_ok=True)
-        self._lock_fd = take_lock(self.directory / LOCK_FILE)
-        self._cursor_file = CursorFile(self.directory / CURSOR_FILE)
-        self._recover()
-        self._active_fd = self._open_new_segment()
-
-    # --- startup ---------------------------------------------------------------------------------
-
-    def _recover(self) -> None:
-        for tmp in self.directory.glob("*.tmp"):
-            tmp.unlink(missing_ok=True)
-        found = []
-        for path in self.directory.glob(f"*{SEGMENT_SUFFIX}"):
-            seq_text, _, created_text = path.stem.partition("-")
-            if seq_text.isdigit() and created_text.isdigit():
-                found.append(Segment(int(seq_text), path, int(created_text) / 1000))
-        found.sort(key=lambda s: s.seq)
-        seq, offset = self._load_cursor()
-        for segment in found:
-            if segment.seq < seq:
-                segment.path.unlink(missing_ok=True)  # delivered before the last stop
-                continue
-            cursor = scan_segment(segment, offset if segment.seq == seq and not self._segments else None)
-            if segment.rows == 0:
-                segment.path.unlink(missing_ok=True)
-                continue
-            if cursor is not None:
-                self._cursor_offset, self._cursor_row = cursor
-            self._segments.append(segment)
-            self._bytes += segment.size
-        self._appended = self._pending_rows()
-        self._persist_cursor()
-
-    def _load_cursor(self) -> tuple[int, int]:
-        return self._cursor_file.load()
-
-    def _open_new_segment(self) -> int:
-        seq = self._segments[-1].seq + 1 if self._segments else self._load_cursor()[0] + 1
-        created = self._clock()
-        path = self.directory / f"{seq:016d}-{int(created * 1000)}{SEGMENT_SUFFIX}"
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o640)
-        self._segments.append(Segment(seq, path, created))
-        if self.fsync_policy == "always":
-            self._sync_dir()
-        return fd
+        self._lock_fd = _take_lock(self.directory / LOCK_FILE)
+        path = self.directory / DATABASE
+        try:
+            try:
+                self._db, (count, rows, size) = _open(path, fsync)
+            except sqlite3.DatabaseError as err:
+                if isinstance(err, sqlite3.OperationalError):  # cannot open it (permissions, disk)
+                    raise
+                _move_aside(path, f"damaged-{int(self._clock())}", err)
+                self._db, (count, rows, size) = _open(path, fsync)
+        except BaseException:
+            os.close(self._lock_fd)
+            raise
+        self._checkpointer: sqlite3.Connection | None = _connect(path, fsync)
+        self._checkpoint_lock = threading.Lock()
+        os.chmod(path, 0o640)
+        self._records, self._rows, self._bytes = int(count), int(rows), int(size)
+        self._appended = self._rows  # rows ever appended (plus those found at start)
+        self._settled = 0  # rows acknowledged, dead-lettered or dropped since start
 
     # --- writer side -----------------------------------------------------------------------------
 
-    def append(
-        self, lines: Sequence[bytes], items: Sequence[Any] | None = None, counts: Sequence[int] | None = None
-    ) -> int:
-        """Append encoded records (each ending in a newline) in one write; return the rows accepted.
-
-        ``counts`` are the rows of each record (default: one each; a packed record holds many).
-        ``items`` (the decoded rows, in order) may be kept in memory for the reader.
-        """
-        return self.append_located(lines, items, counts)[0]
-
-    def append_located(
-        self, lines: Sequence[bytes], items: Sequence[Any] | None = None, counts: Sequence[int] | None = None
-    ) -> tuple[int, int, int]:
-        """append(), returning (rows accepted, segment seq, byte offset where the records start)."""
-        if not lines:
-            return 0, 0, 0
-        rows = len(lines) if counts is None else sum(counts)
-        data = b"".join(lines)
+    def append(self, records: Sequence[bytes], counts: Sequence[int]) -> tuple[int, int]:
+        """Append packed records (of ``counts`` rows) in one transaction; return the rows accepted
+        and the id of the first record (0 when nothing was accepted)."""
+        if not records:
+            return 0, 0
+        rows, size = sum(counts), sum(map(len, records))
         with self._lock:
-            if not self._make_room(len(data)):
+            if not self._make_room(size):
                 self._on_drop(rows, "spool_full")
-                return 0, 0, 0
-            active = self._segments[-1]
-            if active.size and active.size + len(data) > self.segment_bytes:
-                self._rotate()
-                active = self._segments[-1]
-            if not active.rows:
-                active.created = self._clock()  # the spool's age counts from the first row written
-            write_all(self._active_fd, data)
-            if items is not None:
-                per_line = None if counts is None else list(counts)
-                self._cache.add(active.seq, active.size, list(lines), list(items), per_line)
-            start = active.size
-            active.size += len(data)
-            self._bytes += len(data)
-            active.rows += rows
+                return 0, 0
+            created = self._clock()
+            db = self._db
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                db.executemany(
+                    "INSERT INTO records (rows, created, data) VALUES (?, ?, ?)",
+                    [(count, created, record) for count, record in zip(counts, records, strict=True)],
+                )
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            last = int(db.execute("SELECT last_insert_rowid()").fetchone()[0])
+            self._records += len(records)
+            self._rows += rows
+            self._bytes += size
             self._appended += rows
-            if self.fsync_policy == "always":
-                os.fsync(self._active_fd)
-            else:
-                self._dirty = True
+            self._dirty = True
             self.changed.notify_all()
-        return rows, active.seq, start
-
-    def _total_bytes(self) -> int:
-        return self._bytes
+        return rows, last - len(records) + 1
 
     def _make_room(self, incoming: int) -> bool:
-        if self._total_bytes() + incoming <= self.max_bytes:
+        if self._bytes + incoming <= self.max_bytes:
             return True
-        if self.when_full == "reject_new":
+        if self.when_full == "reject_new" or incoming > self.max_bytes:
             return False
-        while self._total_bytes() + incoming > self.max_bytes:
-            if len(self._segments) > 1:
-                self._evict_oldest()
-            elif self._segments[-1].size:
-                self._rotate()
-            else:
-                return False
+        dropped = 0
+        inflight = self._inflight
+        if inflight is not None and not inflight.evicted:
+            # the batch in flight is the oldest: its rows count as dropped if its delivery fails
+            self._delete(inflight.first, inflight.last)
+            inflight.evicted = True
+        while self._bytes + incoming > self.max_bytes and self._records:
+            excess, last = self._bytes + incoming - self.max_bytes, 0
+            oldest = self._db.execute("SELECT id, length(data) FROM records ORDER BY id LIMIT 256")
+            for record_id, size in oldest:
+                excess, last = excess - size, record_id
+                if excess <= 0:
+                    break
+            dropped += self._delete(0, last)
+        if dropped:
+            self._settled += dropped
+            self._on_drop(dropped, "spool_full")
         return True
 
-    def _rotate(self) -> None:
-        if self.fsync_policy == "interval":
-            self._unsynced.append(self._active_fd)  # fsynced by the next sync(), outside the lock
-        else:
-            os.close(self._active_fd)  # "always" synced every append already
-        self._active_fd = self._open_new_segment()
-
-    def _evict_oldest(self) -> None:
-        oldest = self._segments.pop(0)
-        self._bytes -= oldest.size
-        unsent = oldest.rows - self._cursor_row
-        inflight = self._inflight
-        if inflight is not None and inflight.seq == oldest.seq:
-            inflight.evicted = True
-            unsent -= inflight.rows  # counted when the flight fails (sent when it succeeds)
-        self._reader.forget(oldest.seq)
-        oldest.path.unlink(missing_ok=True)
-        self._cursor_offset, self._cursor_row = 0, 0
-        self._persist_cursor()
-        if unsent > 0:
-            self._settled += unsent
-            self._on_drop(unsent, "spool_full")
+    def _delete(self, first: int, last: int) -> int:
+        """Delete records first..last; return their rows."""
+        db = self._db
+        count, rows, size = db.execute(
+            "SELECT count(*), coalesce(sum(rows), 0), coalesce(sum(length(data)), 0) "
+            "FROM records WHERE id BETWEEN ? AND ?",
+            (first, last),
+        ).fetchone()
+        db.execute("DELETE FROM records WHERE id BETWEEN ? AND ?", (first, last))
+        self._records -= count
+        self._rows -= rows
+        self._bytes -= size
+        return int(rows)
 
     # --- reader side -----------------------------------------------------------------------------
 
-    def read(self, max_rows: int, stop: tuple[int, int] | None = None) -> Batch | None:
-        """The next unacknowledged records of one segment, or None when empty.
-
-        At most ``max_rows`` rows, unless the first record alone holds more (records are not split),
-        and not past the position ``stop`` (seq, offset) if that is ahead of the cursor.
-        """
+    def position(self) -> int:
+        """The id of the oldest record not yet acknowledged (or of the next one to be written)."""
         with self._lock:
-            if self._inflight is not None:
-                raise RuntimeError("the previous batch is neither committed nor abandoned")
-            while True:
-                head = self._segments[0]
-                if self._cursor_offset < head.size:
+            first = self._db.execute("SELECT min(id) FROM records").fetchone()[0]
+            if first is None:  # ids are never reused (AUTOINCREMENT): the next one follows the last
+                last = self._db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'records'").fetchone()
+                first = (last[0] if last else 0) + 1
+            return int(first)
+
+    def read(self, max_rows: int, stop: int | None = None) -> Batch | None:
+        """The oldest records in flight, or None when empty: at most ``max_rows`` rows (the first
+        record is taken whatever its rows), and none from record ``stop`` on."""
+        with self._lock:
+            self._idle()
+            batch: Batch | None = None
+            oldest = self._db.execute("SELECT min(id) FROM records").fetchone()[0]
+            after, bound = 0, stop if stop is not None and oldest is not None and stop > oldest else 1 << 62
+            while batch is None or batch.rows < max_rows:
+                chunk = self._db.execute(
+                    "SELECT id, rows, data FROM records WHERE id > ? AND id < ? ORDER BY id LIMIT 256",
+                    (after, bound),
+                ).fetchall()
+                if not chunk:
                     break
-                if len(self._segments) == 1:
-                    return None
-                self._drop_consumed_head()
-            batch = Batch(head.seq, self._cursor_offset, self._cursor_offset, self._cursor_row)
+                for record_id, rows, data in chunk:
+                    if batch is not None and batch.rows + rows > max_rows:
+                        self._inflight = batch
+                        return batch
+                    if batch is None:
+                        batch = Batch(record_id, record_id)
+                    batch.last = after = record_id
+                    batch.rows += rows
+                    batch.records.append(data)
+                    batch.counts.append(rows)
             self._inflight = batch
-            cached = self._cache.take(head.seq, self._cursor_offset, max_rows)
-            if cached is not None:
-                batch.lines, batch.items = cached
-                batch.end += sum(len(line) for line in batch.lines)
-                batch.rows = len(batch.items)
-                return batch
-            limit = head.size
-            if stop is not None and stop[0] == head.seq and self._cursor_offset < stop[1] < head.size:
-                limit = stop[1]
-            try:
-                self._reader.read(head, self._cursor_offset, batch, max_rows, limit)
-            except BaseException:
-                self._inflight = None  # nothing was taken: the next read() tries again
-                raise
             return batch
 
-    def position(self) -> tuple[int, int]:
-        """The cursor: (segment seq, byte offset) of the first record not yet acknowledged."""
+    def claim(self, first: int, last: int, records: list[bytes], counts: list[int]) -> Batch | None:
+        """Take records first..last in flight if they are the oldest, for a reader that already holds
+        them (the staged batches); None if they are not next."""
         with self._lock:
-            while self._cursor_offset >= self._segments[0].size and len(self._segments) > 1:
-                self._drop_consumed_head()
-            return self._segments[0].seq, self._cursor_offset
-
-    def claim(self, seq: int, start: int, end: int, rows: int, lines: list[bytes]) -> Batch | None:
-        """Take the records at [start, end) of segment ``seq`` in flight if the cursor is at ``start``.
-
-        For a reader that already holds the records (the staged batches); None if they are not next.
-        """
-        with self._lock:
-            if self._inflight is not None:
-                raise RuntimeError("the previous batch is neither committed nor abandoned")
-            while self._cursor_offset >= self._segments[0].size and len(self._segments) > 1:
-                self._drop_consumed_head()
-            head = self._segments[0]
-            if head.seq != seq or self._cursor_offset != start or end > head.size:
+            self._idle()
+            oldest = self._db.execute("SELECT min(id) FROM records").fetchone()[0]
+            if oldest != first:
                 return None
-            batch = Batch(seq, start, end, self._cursor_row, lines, rows=rows)
-            self._inflight = batch
-            return batch
+            self._inflight = Batch(first, last, sum(counts), records, counts)
+            return self._inflight
 
-    def _drop_consumed_head(self) -> None:
-        head = self._segments.pop(0)
-        self._bytes -= head.size
-        self._reader.forget(head.seq)
-        head.path.unlink(missing_ok=True)
-        self._cursor_offset, self._cursor_row = 0, 0
-        self._persist_cursor()
+    def _idle(self) -> None:
+        if self._inflight is not None:
+            raise RuntimeError("the previous batch is neither committed nor abandoned")
 
     def commit(self, batch: Batch) -> None:
-        """The batch reached QuestDB (or the dead-letter file): move the cursor past it."""
+        """The batch reached QuestDB (or the dead-letter file): delete its records."""
         with self._lock:
             self._inflight = None
             self._settled += batch.rows
+            if not batch.evicted:
+                self._delete(batch.first, batch.last)
             self.changed.notify_all()
-            if batch.evicted:
-                return
-            self._cursor_offset = batch.end
-            self._cursor_row = batch.start_row + batch.rows
-            head = self._segments[0]
-            if self._cursor_offset >= head.size and len(self._segments) > 1:
-                self._drop_consumed_head()
-            else:
-                self._persist_cursor()
 
     def abandon(self, batch: Batch) -> None:
         """Give up an evicted batch whose delivery failed: its rows are dropped (spool full)."""
-        with self._lock:
-            self._inflight = None
-            if batch.evicted:
-                self._settled += batch.rows
-                self.changed.notify_all()
-        if batch.evicted and batch.rows:
-            self._on_drop(batch.rows, "spool_full")
+        self.release(batch)
 
     def release(self, batch: Batch) -> None:
-        """Put an undelivered batch back: the next read() starts at the same rows again."""
+        """Put an undelivered batch back: the next read() starts at the same rows again (an evicted
+        one's rows are dropped)."""
         with self._lock:
             if self._inflight is batch:
                 self._inflight = None
@@ -341,61 +279,90 @@ class Spool:
                 self.changed.wait(remaining)
             return True
 
-    def _persist_cursor(self) -> None:
-        seq = self._segments[0].seq if self._segments else self._load_cursor()[0]
-        self._cursor_file.store(seq, self._cursor_offset, self._cursor_row)
-
     # --- housekeeping ----------------------------------------------------------------------------
 
     def pending_rows(self) -> int:
         with self._lock:
-            return self._pending_rows()
-
-    def _pending_rows(self) -> int:
-        return sum(segment.rows for segment in self._segments) - self._cursor_row
+            return self._rows
 
     def stats(self) -> SpoolStats:
         with self._lock:
-            rows = self._pending_rows()
-            age = max(0.0, self._clock() - self._segments[0].created) if rows else 0.0
-            return SpoolStats(rows, self._total_bytes(), len(self._segments), age)
+            age = 0.0
+            if self._rows:
+                created = self._db.execute("SELECT created FROM records ORDER BY id LIMIT 1").fetchone()
+                age = max(0.0, self._clock() - created[0]) if created else 0.0
+            return SpoolStats(self._rows, self._bytes, self._records, age)
 
     def maybe_sync(self) -> None:
-        """fsync the active segment if the ``interval`` policy is due (the client's fsync thread)."""
-        if self.fsync_policy != "interval" or not self._dirty:
-            return
-        if time.monotonic() - self._last_sync < self.fsync_interval:
+        """Checkpoint if ``fsync_interval_seconds`` passed since the last one (the client's fsync
+        thread; with ``never`` too, so that the WAL does not grow without end)."""
+        if not self._dirty or time.monotonic() - self._last_sync < self.fsync_interval:
             return
         self.sync()
 
     def sync(self) -> None:
-        """fsync what was written so far; the lock is not held while the disk works."""
-        with self._lock:
-            if self._active_fd < 0 or self.fsync_policy == "never":
+        """Copy the WAL into the database, syncing both unless ``fsync`` is ``never``; the writers'
+        lock is not held while the disk works."""
+        with self._checkpoint_lock:
+            if self._checkpointer is None:
                 return
-            fds, self._unsynced = [*self._unsynced, os.dup(self._active_fd)], []
             self._dirty = False
             self._last_sync = time.monotonic()
-        for fd in fds:
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-
-    def _sync_dir(self) -> None:
-        fd = os.open(self.directory, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+            self._checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
 
     def close(self) -> None:
         self.sync()
-        with self._lock:
-            if self._active_fd < 0:
+        with self._checkpoint_lock, self._lock:
+            if self._checkpointer is None:
                 return
-            os.close(self._active_fd)
-            self._active_fd = -1
-            self._reader.close()
-            self._cursor_file.close()
+            self._checkpointer.close()
+            self._checkpointer = None
+            self._db.close()
             os.close(self._lock_fd)
+
+
+def _take_lock(path: Path) -> int:
+    """An exclusive flock on ``path`` (kept for the spool's life), or SpoolLockedError."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o640)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise SpoolLockedError(f"spool directory {path.parent} is in use by another process") from None
+    return fd
+
+
+def _connect(path: Path, fsync: FsyncPolicy) -> sqlite3.Connection:
+    db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
+    db.execute(f"PRAGMA synchronous = {_SYNCHRONOUS[fsync]}")
+    db.execute("PRAGMA wal_autocheckpoint = 0")  # checkpoints are the fsync thread's (sync())
+    return db
+
+
+def _open(path: Path, fsync: FsyncPolicy) -> tuple[sqlite3.Connection, tuple[int, int, int]]:
+    """The writers' connection, and the spool's records, rows and bytes."""
+    db = _connect(path, fsync)
+    try:
+        db.execute("PRAGMA journal_mode = WAL")
+        db.execute(
+            "CREATE TABLE IF NOT EXISTS records (id INTEGER PRIMARY KEY AUTOINCREMENT,"
+            " rows INTEGER NOT NULL, created REAL NOT NULL, data BLOB NOT NULL)"
+        )
+        count, rows, size = db.execute(
+            "SELECT count(*), coalesce(sum(rows), 0), coalesce(sum(length(data)), 0) FROM records"
+        ).fetchone()
+    except sqlite3.DatabaseError:
+        db.close()
+        raise
+    return db, (int(count), int(rows), int(size))
+
+
+def _move_aside(path: Path, suffix: str, err: Exception) -> None:
+    """Keep a spool SQLite cannot read (for whoever wants to look) and make room for a new one."""
+    for part in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        if part.exists():
+            part.replace(part.with_name(f"{part.name}.{suffix}"))
+    log.error(
+        "the spool is damaged: moved aside, starting an empty one",
+        extra={"path": f"{path}.{suffix}", "error": str(err)},
+    )

@@ -2,10 +2,11 @@
 
 ``Stager.add()`` runs in ``MetricsClient._append()`` right after the rows were written to the spool,
 under the client's producer lock: it serialises the rows into one ``Buffer`` per table of the open
-``StagedBatch``, which covers an exact byte range of one spool segment. The sender thread takes the
-batch that starts exactly at the spool cursor (``take()``), flushes its buffers and commits the
-range; anything else (a gap, a stale or dropped batch, another protocol version after a reconnect)
-makes it read the records from the spool instead, as after a restart. The spool stays the truth:
+``StagedBatch``, which covers consecutive spool records (ids ``start`` up to ``end``, excluded). The
+sender thread takes the batch that starts exactly at the oldest record of the spool (``take()``),
+flushes its buffers and commits the records; anything else (a gap, a stale or dropped batch,
+another protocol version after a reconnect) makes it read the records from the spool instead, as
+after a restart. The spool stays the truth:
 staging only moves the serialisation off the sender thread, so flushing (GIL released) overlaps
 with the producers' work, and batches grow up to ``max_rows`` while the sender is busy.
 
@@ -34,7 +35,6 @@ MAX_STAGED_BYTES = 64 << 20
 
 @dataclass
 class StagedBatch:
-    seq: int
     start: int
     end: int
     version: int
@@ -75,29 +75,27 @@ class Stager:
 
     def add(
         self,
-        seq: int,
         start: int,
         lines: Sequence[bytes],
         counts: Sequence[int],
         rows: Sequence[Row],
         tables: Sequence[Counter[str]],
     ) -> None:
-        """Stage rows just appended at (seq, start) as ``lines`` (records of ``counts`` rows, of the
-        ``tables`` counted per record).
+        """Stage rows just appended as the spool records ``lines`` from id ``start`` on (records of
+        ``counts`` rows, of the ``tables`` counted per record).
 
         Never raises: the rows are already in the spool, so if staging fails the open batch (whose
         buffers may now hold part of a record) is dropped and the sender reads those records back.
         """
         with self._lock:
             try:
-                self._add(seq, start, lines, counts, rows, tables)
+                self._add(start, lines, counts, rows, tables)
             except Exception:
                 log.exception("staging rows failed; the sender reads them from the spool")
                 self._open = None
 
     def _add(
         self,
-        seq: int,
         start: int,
         lines: Sequence[bytes],
         counts: Sequence[int],
@@ -110,18 +108,18 @@ class Stager:
         offset, first = start, 0
         for line, count, per_table in zip(lines, counts, tables, strict=True):
             batch = self._open
-            if batch is None or batch.seq != seq or batch.end != offset or batch.rows + count > self.max_rows:
+            if batch is None or batch.end != offset or batch.rows + count > self.max_rows:
                 self._seal()
                 if self._sealed_bytes > self.max_bytes:
                     return  # the sender is far behind (QuestDB down): it reads these from the spool
-                batch = self._open = StagedBatch(seq, offset, offset, self._version)
+                batch = self._open = StagedBatch(offset, offset, self._version)
             self._build(batch, factory, rows[first : first + count])
             batch.per_table.update(per_table)
             batch.lines.append(line)
             batch.counts.append(count)
             batch.rows += count
             first += count
-            offset += len(line)
+            offset += 1
             batch.end = offset
 
     def _seal(self) -> None:
@@ -157,33 +155,33 @@ class Stager:
                 batch.refused.append(Rejected(f"client refused the row: {err}", code, row=row))
                 batch.per_table[table] -= 1  # a refused row leaves the buffer as it was
 
-    def take(self, seq: int, offset: int) -> StagedBatch | None:
-        """The staged batch starting exactly at the spool cursor (seq, offset), else None."""
+    def take(self, position: int) -> StagedBatch | None:
+        """The staged batch starting exactly at the spool's oldest record ``position``, else None."""
         with self._lock:
-            while self._queue and (self._queue[0].seq, self._queue[0].start) < (seq, offset):
+            while self._queue and self._queue[0].start < position:
                 self._sealed_bytes -= self._queue.popleft().size()  # read from the spool meanwhile
             if self._queue:
                 head = self._queue[0]
-                if (head.seq, head.start) != (seq, offset):
+                if head.start != position:
                     return None
                 self._queue.popleft()
                 self._sealed_bytes -= head.size()
                 return head
             batch = self._open
-            if batch is None or (batch.seq, batch.start) != (seq, offset) or not batch.rows:
-                if batch is not None and (batch.seq, batch.start) < (seq, offset):
+            if batch is None or batch.start != position or not batch.rows:
+                if batch is not None and batch.start < position:
                     self._open = None
                 return None
             self._open = None
             return batch
 
-    def next_start(self) -> tuple[int, int] | None:
+    def next_start(self) -> int | None:
         """Where the oldest staged batch starts (a reader of the spool should stop there)."""
         with self._lock:
             if self._queue:
-                return self._queue[0].seq, self._queue[0].start
+                return self._queue[0].start
             if self._open is not None and self._open.rows:
-                return self._open.seq, self._open.start
+                return self._open.start
             return None
 
     def clear(self) -> None:

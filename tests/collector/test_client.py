@@ -195,7 +195,7 @@ def test_spooled_rows_survive_a_client_restart(tmp_path: Path, qdb: QuestDBServe
 
 
 def test_full_spool_counts_every_dropped_row(tmp_path: Path, host: str) -> None:
-    config = make_config(tmp_path, None, spool={"max_bytes": 65_536, "segment_bytes": 8_192})
+    config = make_config(tmp_path, None, spool={"max_bytes": 65_536})
     client = MetricsClient(config)
     try:
         rows = samples(host, 250)

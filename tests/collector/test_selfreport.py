@@ -85,7 +85,7 @@ def test_rows_sent_counts_every_delivered_row(tmp_path: Path, qdb: QuestDBServer
     # cumulative: the data rows and the self rows delivered before each row was sampled
     assert [row[0] for row in rows] == [0, 0, 42, 68]
     assert [row[1] for row in rows] == [0, 41, 0, 0]
-    assert rows[0][2] == 0 < rows[1][2]  # bytes of the spool's segment files
+    assert rows[0][2] == 0 < rows[1][2]  # packed bytes in the spool
     assert [row[8] for row in rows] == ["dev"] * 4
     assert rows[0][4] is None and rows[1][4] is None  # no flush before these rows
     assert all(row[4] is not None and row[4] > 0 for row in rows[2:])  # mean flush latency in ms
@@ -96,7 +96,7 @@ def test_rows_sent_counts_every_delivered_row(tmp_path: Path, qdb: QuestDBServer
 
 
 def test_drops_and_retries_while_questdb_is_down(tmp_path: Path, qdb: QuestDBServer, host: str) -> None:
-    spool = {"max_bytes": 65_536, "segment_bytes": 8_192}
+    spool = {"max_bytes": 65_536}
     down = MetricsClient(make_config(tmp_path, None, host=host, spool=spool))  # nothing listens there
     try:
         rows = pipeline_rows(host, 2_000)

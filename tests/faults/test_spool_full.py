@@ -51,7 +51,6 @@ def test_full_spool_drops_are_counted_on_metrics_and_the_service_lives(tmp_path:
         "spool": {
             "dir": str(tmp_path / "spool"),
             "max_bytes": MAX_BYTES,
-            "segment_bytes": 4096,
             "when_full": policy,
         },
         "metrics": {"enabled": True, "listen": f"127.0.0.1:{port}"},

@@ -7,8 +7,11 @@ staging.py) that tests/collector exercises only end to end.
 
 from __future__ import annotations
 
+import base64
 import math
+import sqlite3
 from collections import Counter
+from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -19,9 +22,9 @@ from collector.models import PipelineMetrics
 from collector.sink.client import MetricsClient
 from collector.sink.deadletter import DeadLetterFile
 from collector.sink.delivery import _buffer_factory
-from collector.sink.packed import MARK, count_rows, pack_rows, record_rows, unpack_rows
-from collector.sink.rows import Row, RowEncodingError, encode_row
-from collector.sink.spool import Spool
+from collector.sink.packed import pack_rows, unpack_rows
+from collector.sink.rows import Row, RowEncodingError
+from collector.sink.spool import DATABASE, Spool
 from collector.sink.staging import Stager
 from tests.collector.conftest import make_config, pg_query, wait_all_wal
 from tests.support.questdb_server import QuestDBServer
@@ -51,25 +54,21 @@ def test_packed_records_round_trip_exact_types_and_are_counted() -> None:
         "t", 10**18, {"s": "ä ß\n,="}, {"i": 2**62, "f": 1.0, "b": False, "x": "a\nb", "n": None}, {"ts": 5}
     )
     record = pack_rows([row, row._replace(timestamp_ns=1)])
-    assert record.startswith(MARK) and record.count(b"\n") == 1 and record.endswith(b"\n")
-    back = unpack_rows(record)
+    back = unpack_rows(record, 2)
     assert back == [row, row._replace(timestamp_ns=1)]
     assert type(back[0].columns["f"]) is float and type(back[0].columns["i"]) is int
     assert type(back[0].columns["b"]) is bool
-    assert record_rows(record) == 2 and record_rows(encode_row(row)) == 1
-    data = encode_row(row) + record + encode_row(row) + pack_rows([row] * 5)
-    assert count_rows(data) == 1 + 2 + 1 + 5
-    assert count_rows(data, len(encode_row(row)) + len(record)) == 1 + 5
+    with pytest.raises(RowEncodingError, match="unexpected shape"):
+        unpack_rows(record, 3)  # the spool's row count disagrees with the record
 
 
 def test_damaged_packed_records_are_refused() -> None:
-    record = bytearray(pack_rows([Row("t", 1, {}, {"v": 1}, {})]))
-    record[-5] ^= 0x01  # one bit of the payload
+    record = bytearray(pack_rows([Row("t", 1, {"exchange": "okx"}, {"v": 1}, {})]))
+    record[record.index(b"okx")] ^= 0x01  # one bit of a value: 'okx' would still unmarshal, as 'nkx'
     with pytest.raises(RowEncodingError, match="checksum mismatch"):
-        unpack_rows(bytes(record))
+        unpack_rows(bytes(record), 1)
     with pytest.raises(RowEncodingError, match="corrupt packed spool record"):
-        unpack_rows(MARK + b"x y z\n")
-    assert record_rows(MARK + b"many rows\n") == 1  # a damaged header stands for one record
+        unpack_rows(b"xy", 1)
 
 
 @pytest.mark.parametrize("value", [math.nan, math.inf, "bad \udcff", b"bytes", object(), [1]])
@@ -92,13 +91,14 @@ def test_packed_records_survive_a_restart_and_a_damaged_one_is_dead_lettered(
         assert down.add_many(rows(host, 100, start=100 * window)) == 100  # 3 packed records
     assert down.close(0.2) is False
     spool = Spool(tmp_path / "spool")
-    assert spool.pending_rows() == 300  # counted from the packed records' headers after the restart
+    assert spool.pending_rows() == 300  # counted from the spool's records after the restart
     spool.close()
-    (segment,) = [p for p in (tmp_path / "spool").glob("*.seg") if p.stat().st_size]
-    data = bytearray(segment.read_bytes())
-    second = data.index(b"\n") + 1
-    data[second + 40] ^= 0x01  # damage the second record's payload
-    segment.write_bytes(bytes(data))
+    # damage the second record's payload
+    with closing(sqlite3.connect(tmp_path / "spool" / DATABASE)) as db, db:
+        record_id, data = db.execute("SELECT id, data FROM records ORDER BY id LIMIT 1 OFFSET 1").fetchone()
+        damaged = bytearray(data)
+        damaged[40] ^= 0x01
+        db.execute("UPDATE records SET data = ? WHERE id = ?", (bytes(damaged), record_id))
     config = make_config(tmp_path, qdb)
     with MetricsClient(config) as up:
         assert up.flush(30)
@@ -108,7 +108,8 @@ def test_packed_records_survive_a_restart_and_a_damaged_one_is_dead_lettered(
     got = pg_query(qdb, "SELECT records_count, count() FROM pipeline_metrics WHERE host = %s", (host,))
     assert sum(n for _, n in got) == 200
     (entry,) = DeadLetterFile(config.spool.dead_letter_path()).read()
-    assert "checksum mismatch" in str(entry["reason"]) and str(entry["raw"]).startswith("\x1e100 ")
+    assert "checksum mismatch" in str(entry["reason"]) and entry["rows"] == 100
+    assert base64.b64decode(str(entry["raw"])) == bytes(damaged)
 
 
 def test_a_staged_batch_isolates_rows_questdb_and_the_client_refuse(
@@ -145,8 +146,8 @@ def test_packed_records_never_hold_more_rows_than_a_request(tmp_path: Path) -> N
         assert client.add_many(rows("h", 10)) == 10
     finally:
         client.close(0.2)
-    (segment,) = [p for p in (tmp_path / "spool").glob("*.seg") if p.stat().st_size]
-    assert [record_rows(line) for line in segment.read_bytes().splitlines(keepends=True)] == [3, 3, 3, 1]
+    with closing(sqlite3.connect(tmp_path / "spool" / DATABASE)) as db, db:
+        assert db.execute("SELECT rows FROM records ORDER BY id").fetchall() == [(3,), (3,), (3,), (1,)]
 
 
 class _BrokenBuffer:
@@ -184,12 +185,10 @@ def test_staged_buffers_hold_no_more_than_the_spool_may(tmp_path: Path) -> None:
     sender.establish()
     stager.configure(_buffer_factory(sender), 2)
     row = Row("daemon_metrics", 0, {"host": "h", "env": "dev"}, {"fetch_count": 1}, {})
-    line = encode_row(row)
-    for call in range(400):  # 20,000 rows, about 1.5 MB of ILP, in batches of 50 rows
-        stager.add(
-            1, call * 50 * len(line), [line] * 50, [1] * 50, [row] * 50, [Counter(daemon_metrics=1)] * 50
-        )
+    record = pack_rows([row])
+    for call in range(400):  # 20,000 rows, about 1.5 MB of ILP, in batches of 50 one-row records
+        stager.add(call * 50, [record] * 50, [1] * 50, [row] * 50, [Counter(daemon_metrics=1)] * 50)
     sender.close()
-    first = stager.take(1, 0)
+    first = stager.take(0)
     assert first is not None and first.rows == 50
     assert limit < stager._sealed_bytes + first.size() <= limit + 2 * first.size()
