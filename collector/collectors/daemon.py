@@ -5,12 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from collector.collectors.base import CollectContext, Collected, build, pick, shorten
+from collector.collectors.base import CollectContext, Collected, build, pick, shorten, status_keys
 from collector.collectors.process import ProcessInspector, RestartTracker
 from collector.models import DaemonMetrics
 from collector.sources.base import PollResult, Snapshot
 
-COUNTERS = ("fetch_count", "error_count", "liquidation_count")
+# The section's keys that are columns as they are (running, counters, uptime, RSS, CPU, and any column
+# the model grows); the last error is shortened and the restart count may be observed instead.
+PICKED = status_keys(DaemonMetrics, "last_error", "restart_count")
 
 
 class DaemonCollector:
@@ -50,7 +52,7 @@ class DaemonCollector:
         if section is None:
             return out
         data = {"timestamp": status.timestamp, "env": ctx.env, "host": status.host or ctx.host}
-        data.update(pick(section, "running", *COUNTERS, "uptime_seconds", "memory_rss_bytes", "cpu_percent"))
+        data.update(pick(section, *PICKED))
         data.setdefault("running", True)
         if section.get("last_error") is not None:
             data["last_error"] = shorten(section["last_error"])
