@@ -80,6 +80,21 @@ def wait_wal_applied(db: QuestDB, tables: list[str], timeout: float) -> list[dic
         time.sleep(0.2)
 
 
+def wait_views_refreshed(db: QuestDB, timeout: float) -> None:
+    """Until every materialized view has caught up with its base table's transactions (views refresh
+    asynchronously after their base's commits, a 1-hour view after its 1-minute view) and applied them."""
+    deadline = time.monotonic() + timeout
+    while True:
+        views = db.sql("SELECT view_name, refresh_base_table_txn, base_table_txn FROM materialized_views()")
+        behind = [row["view_name"] for row in views if row["refresh_base_table_txn"] != row["base_table_txn"]]
+        if not behind:
+            wait_wal_applied(db, [row["view_name"] for row in views], max(1.0, deadline - time.monotonic()))
+            return
+        if time.monotonic() > deadline:
+            raise SystemExit(f"materialized views not refreshed after {timeout}s: {behind}")
+        time.sleep(0.2)
+
+
 def systemd_show(unit: str, properties: list[str]) -> dict[str, str]:
     argv = ["systemctl", "show", unit] + [f"--property={p}" for p in properties]
     out = subprocess.run(argv, check=True, capture_output=True, text=True).stdout
@@ -104,6 +119,7 @@ def snapshot(args: dict) -> dict:
     db = QuestDB(args["url"], args["conf"])
     tables = args["tables"]
     result = {"wal": wait_wal_applied(db, tables, args.get("wal_timeout", 60)), "tables": {}}
+    wait_views_refreshed(db, args.get("wal_timeout", 60))  # the views' counts are read below
     listing = {row["table_name"]: row for row in db.sql("SELECT * FROM tables()")}
     views = sorted(name for name, row in listing.items() if row.get("matView"))
     result["views"] = views
