@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+import random
 import shutil
 import socket
 import subprocess
@@ -26,10 +27,28 @@ from ansible_collections.tradewatch.stack.plugins.filter.secrets import java_pro
 from tests.support.paths import REPO, cache_dir, questdb_archive
 
 
+def _ephemeral_low() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A port nothing listens on, below the range the kernel draws outgoing connections' ports from.
+
+    A port found by binding to 0 comes from that range, so a client's connection could take it before
+    the server binds it (QuestDB then exits 55: "could not bind socket", seen in CI)."""
+    low = _ephemeral_low()
+    for _ in range(200):
+        port = random.randrange(max(1024, low - 12_000), low)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port below {low} on 127.0.0.1")
 
 
 def jvm_flags(java_major: str) -> list[str]:
