@@ -191,7 +191,7 @@ class Spool:
     def position(self) -> int:
         """The id of the oldest record not yet acknowledged (or of the next one to be written)."""
         with self._lock:
-            first = self._db.execute("SELECT min(id) FROM records").fetchone()[0]
+            first = self._oldest()
             if first is None:  # ids are never reused (AUTOINCREMENT): the next one follows the last
                 last = self._db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'records'").fetchone()
                 first = (last[0] if last else 0) + 1
@@ -203,7 +203,7 @@ class Spool:
         with self._lock:
             self._idle()
             batch: Batch | None = None
-            oldest = self._db.execute("SELECT min(id) FROM records").fetchone()[0]
+            oldest = self._oldest()
             after, bound = 0, stop if stop is not None and oldest is not None and stop > oldest else 1 << 62
             while batch is None or batch.rows < max_rows:
                 chunk = self._db.execute(
@@ -230,11 +230,15 @@ class Spool:
         them (the staged batches); None if they are not next."""
         with self._lock:
             self._idle()
-            oldest = self._db.execute("SELECT min(id) FROM records").fetchone()[0]
-            if oldest != first:
+            if self._oldest() != first:
                 return None
             self._inflight = Batch(first, last, sum(counts), records, counts)
             return self._inflight
+
+    def _oldest(self) -> int | None:
+        """The id of the oldest record, None when the spool is empty (the lock is held)."""
+        oldest = self._db.execute("SELECT min(id) FROM records").fetchone()[0]
+        return None if oldest is None else int(oldest)
 
     def _idle(self) -> None:
         if self._inflight is not None:
