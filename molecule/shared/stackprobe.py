@@ -7,11 +7,13 @@ server.conf on the QuestDB host itself, so no secret travels on a command line. 
   {"action": "snapshot", "url", "conf", "tables", "service", "link", "wal_timeout",
    "cutoffs": {table: ts}?, "stopped_unit": unit?}
       Waits until QuestDB has applied every WAL transaction of `tables`, then reports per table and
-      per materialized view the row count, max(timestamp) and (with cutoffs) the count of rows at or
-      before the cutoff, the tables() row and table_columns(); QuestDB's build(); the service's
-      MainPID and ActiveEnter timestamps; the target
-      of `link`; with stopped_unit, the `everything_delivered` flag of that unit's last
-      "collector stopped" journal record.
+      per materialized view the row count, max(timestamp), the settled count (a table's every row; a
+      view's rows before its last bucket, which is still open: rows the base table receives later in
+      that interval add keys to it) and, with cutoffs, the settled count up to the cutoff (a table's
+      rows at or before it, a view's rows before it), the tables() row and table_columns(); QuestDB's
+      build(); the service's MainPID and ActiveEnter timestamps; the target of `link`; with
+      stopped_unit, the `everything_delivered` flag of that unit's last "collector stopped" journal
+      record.
   {"action": "wait_rows", "url", "conf", "tables", "since_us", "timeout"}
       Polls until each table has a row with timestamp > since_us (µs since the epoch); reports per
       table the seconds from since_us until the row was visible and the row's own timestamp.
@@ -117,6 +119,11 @@ def last_stop_record(unit: str) -> dict | None:
     return record
 
 
+def count_to(db: QuestDB, name: str, operator: str, ts: object) -> int:
+    query = f"SELECT count() AS count FROM {name} WHERE timestamp {operator} {quote(ts)}"
+    return int(db.sql(query)[0]["count"])
+
+
 def snapshot(args: dict) -> dict:
     db = QuestDB(args["url"], args["conf"])
     tables = args["tables"]
@@ -128,16 +135,17 @@ def snapshot(args: dict) -> dict:
     result["build"] = db.sql("SELECT build() AS build")[0]["build"]
     for name in [*tables, *views]:
         stats = db.sql(f"SELECT count() AS count, max(timestamp) AS max_ts FROM {name}")[0]
+        settled = "<" if name in views else "<="
         entry = {
             "count": stats["count"],
+            "settled": count_to(db, name, settled, stats["max_ts"]) if stats["max_ts"] is not None else 0,
             "max_ts": stats["max_ts"],
             "tables_row": listing.get(name),
             "columns": db.sql(f"SELECT * FROM table_columns({quote(name)})"),
         }
         cutoff = (args.get("cutoffs") or {}).get(name)
         if cutoff is not None:
-            query = f"SELECT count() AS count FROM {name} WHERE timestamp <= {quote(cutoff)}"
-            entry["count_at_cutoff"] = db.sql(query)[0]["count"]
+            entry["count_at_cutoff"] = count_to(db, name, settled, cutoff)
         result["tables"][name] = entry
     if args.get("service"):
         props = ["MainPID", "ActiveState", "ActiveEnterTimestamp", "ActiveEnterTimestampMonotonic"]
