@@ -62,14 +62,15 @@ class QuestDB:
         return bool(self.rows("SELECT in_progress FROM checkpoint_status()")[0][0])
 
     def tables(self) -> list[dict[str, Any]]:
-        result = self.exec("SELECT table_name, walEnabled, directoryName, table_type FROM tables()")
+        # Every column: table_type is there from QuestDB 9.3 on (9.2, the plan's minimum, has none).
+        result = self.exec("SELECT * FROM tables()")
         names = [c["name"] for c in result["columns"]]
         tables = []
         for row in result.get("dataset", []):
             if len(row) != len(names):
                 raise ValueError(f"tables(): a row of {len(row)} values for {len(names)} columns")
             tables.append(dict(zip(names, row)))
-        # Views hold no data of their own.
+        # Views hold no data of their own (materialized views do: they are tables too).
         return [t for t in tables if t.get("table_type") not in ("V", "v")]
 
     def count(self, table: str) -> int:
