@@ -1,4 +1,5 @@
-"""The metric models of the data model (four tables, plus the collector's own health), with its rules.
+"""The metric models of the data model (four tables, the collector's own health and the backups'
+outcomes), with its rules.
 
 Every model is one row of one QuestDB table (``TABLE``), and the one declaration of that table: its
 fields are the columns, in order, each typed by the :class:`Column` of its annotation (SYMBOL,
@@ -173,6 +174,8 @@ class MetricModel(BaseModel):
     TABLE: ClassVar[str]
     DEDUP_KEYS: ClassVar[tuple[str, ...]]
     PARTITION_BY: ClassVar[str] = "DAY"
+    # Who writes the table's rows: the collector, or the backup program (roles/backup).
+    WRITER: ClassVar[Literal["collector", "backup"]] = "collector"
 
     timestamp: UtcTimestamp
     host: Host
@@ -304,6 +307,30 @@ class CollectorSelfMetrics(MetricModel):
     drops: Counter
 
 
+class BackupRun(MetricModel):
+    """backup_runs: the outcome of one backup of one component (``questdb``, ``grafana``).
+
+    Written by the backup program on the QuestDB host after each run (roles/backup, ``report.py``:
+    an INSERT over QuestDB's REST API), not by the collector; the stale-backup alert and the
+    self-health dashboard read it. ``bytes_added`` is what the run added to the repository after
+    deduplication and compression, ``bytes_processed`` what it read; ``error`` is set on failure
+    (and on a success with a warning).
+    """
+
+    TABLE: ClassVar[str] = "backup_runs"
+    DEDUP_KEYS: ClassVar[tuple[str, ...]] = ("timestamp", "host", "env", "component")
+    PARTITION_BY: ClassVar[str] = "MONTH"
+    WRITER: ClassVar[Literal["collector", "backup"]] = "backup"
+
+    component: SymbolText
+    success: Flag
+    duration_seconds: NonNegative
+    bytes_added: Counter | None = None
+    bytes_processed: Counter | None = None
+    snapshot_id: Text | None = None
+    error: Text | None = None
+
+
 def _plain_number(value: Any) -> TypeGuard[int | float]:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
@@ -314,4 +341,5 @@ METRIC_MODELS: tuple[type[MetricModel], ...] = (
     PipelineMetrics,
     TradingMetrics,
     CollectorSelfMetrics,
+    BackupRun,
 )

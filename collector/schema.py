@@ -33,6 +33,7 @@ class TableSpec:
     dedup_upsert_keys: tuple[str, ...]
     timestamp: str = "timestamp"
     partition_by: str = "DAY"
+    writer: str = "collector"
 
     def column_types(self) -> dict[str, ColumnType]:
         return dict(self.columns)
@@ -69,7 +70,13 @@ def table_spec(model: type[MetricModel]) -> TableSpec:
     missing = set(model.DEDUP_KEYS) - {name for name, _ in columns}
     if missing:
         raise TypeError(f"{model.__name__}.DEDUP_KEYS names no field: {sorted(missing)}")
-    return TableSpec(model.TABLE, tuple(columns), tuple(model.DEDUP_KEYS), partition_by=model.PARTITION_BY)
+    return TableSpec(
+        model.TABLE,
+        tuple(columns),
+        tuple(model.DEDUP_KEYS),
+        partition_by=model.PARTITION_BY,
+        writer=model.WRITER,
+    )
 
 
 TABLES: MappingProxyType[str, TableSpec] = MappingProxyType({m.TABLE: table_spec(m) for m in METRIC_MODELS})
@@ -88,6 +95,7 @@ def role_schema() -> list[dict[str, Any]]:
             "wal": True,
             "dedup_upsert_keys": list(spec.dedup_upsert_keys),
             "columns": [{"name": name, "type": kind} for name, kind in spec.columns],
+            "writer": spec.writer,
         }
         for spec in TABLES.values()
     ]

@@ -27,6 +27,8 @@ STACKPROBE_SOURCE = (SHARED / "stackprobe.py").read_text()
 # The tables the questdb role creates (generated from the collector's models: collector/schema.py).
 SCHEMA = yaml.safe_load((REPO / "roles" / "questdb" / "files" / "schema.yml").read_text())
 TABLES = [table["name"] for table in SCHEMA]
+# The tables the collector writes (the others: backup_runs, by the backup program).
+COLLECTOR_TABLES = [table["name"] for table in SCHEMA if table["writer"] == "collector"]
 SECRET_KEYS = (
     "questdb_http_password",
     "questdb_pg_password",
@@ -138,12 +140,12 @@ def start_time_us(host: Any, unit: str) -> int:
 def restart_and_wait_for_rows(
     collector_host: Any, questdb: QuestDBProbe, unit: str, timeout: float = 10.0
 ) -> dict[str, Any]:
-    """Restart the collector, then poll QuestDB (on its own host) until every table has a row
+    """Restart the collector, then poll QuestDB (on its own host) until every table it writes has a row
     timestamped after the new process started; seconds are counted from that start."""
     issued = now_us(collector_host)
     collector_host.check_output(f"systemctl restart {shlex.quote(unit)}")
     started = start_time_us(collector_host, unit)
-    answer = questdb.stack("wait_rows", since_us=started, timeout=timeout + 5)
+    answer = questdb.stack("wait_rows", since_us=started, timeout=timeout + 5, tables=COLLECTOR_TABLES)
     answer["stop_and_start_s"] = round((started - issued) / 1e6, 2)
     return answer
 

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 from stackinfra import (
+    COLLECTOR_TABLES,
     EXPOSURE_LIMITS,
     PREFIX_COLLECTOR,
-    TABLES,
     Report,
     check_grafana_provisioning,
     collector_metrics,
@@ -60,11 +60,13 @@ def test_collector_metrics_show_no_drops(host: Any, settings: dict[str, Any]) ->
 
     def sent_everywhere() -> Any:
         samples = collector_metrics(host, settings)
-        sent = {t: metric_sum(samples, f"{PREFIX_COLLECTOR}_rows_sent_total", table=t) for t in TABLES}
+        sent = {
+            t: metric_sum(samples, f"{PREFIX_COLLECTOR}_rows_sent_total", table=t) for t in COLLECTOR_TABLES
+        }
         return samples if min(sent.values()) > 0 else None
 
     samples = wait_until(sent_everywhere, timeout=15) or collector_metrics(host, settings)
-    sent = {t: metric_sum(samples, f"{PREFIX_COLLECTOR}_rows_sent_total", table=t) for t in TABLES}
+    sent = {t: metric_sum(samples, f"{PREFIX_COLLECTOR}_rows_sent_total", table=t) for t in COLLECTOR_TABLES}
     dropped = metric_sum(samples, f"{PREFIX_COLLECTOR}_rows_dropped_total")
     rejected = metric_sum(samples, f"{PREFIX_COLLECTOR}_rows_rejected_total")
     invalid = metric_sum(samples, f"{PREFIX_COLLECTOR}_invalid_samples_total")

@@ -11,8 +11,8 @@ import pytest
 import yaml
 from conftest import COLLECTOR_HOST, QUESTDB_HOST
 from stackinfra import (
+    COLLECTOR_TABLES,
     PREFIX_COLLECTOR,
-    TABLES,
     Report,
     check_grafana_provisioning,
     collector_metrics,
@@ -92,11 +92,11 @@ def test_collector_listens_on_loopback_only(collector_host: Any, collector_setti
 def test_collector_metrics_show_no_drops(collector_host: Any, collector_settings: dict[str, Any]) -> None:
     def sent_everywhere() -> Any:
         samples = collector_metrics(collector_host, collector_settings)
-        sent = [metric_sum(samples, f"{PREFIX_COLLECTOR}_rows_sent_total", table=t) for t in TABLES]
+        sent = [metric_sum(samples, f"{PREFIX_COLLECTOR}_rows_sent_total", table=t) for t in COLLECTOR_TABLES]
         return samples if min(sent) > 0 else None
 
     samples = wait_until(sent_everywhere, timeout=15) or collector_metrics(collector_host, collector_settings)
-    sent = {t: metric_sum(samples, f"{PREFIX_COLLECTOR}_rows_sent_total", table=t) for t in TABLES}
+    sent = {t: metric_sum(samples, f"{PREFIX_COLLECTOR}_rows_sent_total", table=t) for t in COLLECTOR_TABLES}
     dropped = metric_sum(samples, f"{PREFIX_COLLECTOR}_rows_dropped_total")
     rejected = metric_sum(samples, f"{PREFIX_COLLECTOR}_rows_rejected_total")
     Report.add(f"two-hosts collector /metrics: rows sent {sent}, dropped {dropped:g}, rejected {rejected:g}")
@@ -117,6 +117,6 @@ def test_rows_arrive_within_10s_of_collector_start(collector_host: Any, questdb:
     assert max(delays.values()) <= 10, answer
 
 
-@pytest.mark.parametrize("table", TABLES)
+@pytest.mark.parametrize("table", COLLECTOR_TABLES)
 def test_rows_come_from_the_collector_host(questdb: Any, table: str) -> None:
     assert questdb.rows(f"SELECT DISTINCT host FROM {table}") == [[COLLECTOR_HOST]]
