@@ -22,6 +22,10 @@ HOSTS: dict[str, tuple[str, ...]] = {"daemon-1": ("binance", "bybit"), "daemon-2
 SYMBOLS = ("BTC/USDT:USDT", "ETH/USDT:USDT", "SOL/USDT:USDT")
 DATA_TYPES = ("oi", "funding", "liquidation")
 STRATEGIES: dict[str, tuple[str, str]] = {"daemon-1": ("momentum", "binance"), "daemon-2": ("basis", "okx")}
+# The QuestDB host backs up QuestDB and Grafana every night at 03:15 UTC (backup_runs).
+BACKUP_HOST = "questdb-1"
+BACKUP_COMPONENTS = ("questdb", "grafana")
+NIGHTLY = 3 * H + 15 * M
 # (table, symbols, columns, timestamp in ns)
 Row = tuple[str, dict[str, str], dict[str, object], int]
 EXCHANGE_HOST = {exchange: host for host, exchanges in HOSTS.items() for exchange in exchanges}
@@ -36,7 +40,9 @@ class Fault:
     stream_stale, latency (ms), pipeline_latency (ms), pipeline_stale, gap (value = seconds),
     memory (value = the daemon's resident MiB), backlog (spool age grows from start), spool_age (a
     steady spool age = value), loss (value = rows
-    dropped at start, plus one rejected), collector_restart (the collector's counters start again).
+    dropped at start, plus one rejected), collector_restart (the collector's counters start again),
+    backup_failing (a component: its nightly backups fail), backup_silent (a component: its nightly
+    backups write no row).
     """
 
     kind: str
@@ -114,6 +120,36 @@ class Simulation:
         for t in range(self.start, self.end, self.step):
             for host, host_exchanges in HOSTS.items():
                 yield from self._host_rows(t, host, host_exchanges, hosts[host], exchanges, pnl)
+        yield from self._backup_rows()
+
+    def _backup_rows(self) -> Iterator[Row]:
+        """The nightly backup runs of the span, and of the two days before its end (a backup's age is
+        a day's matter: a short span still has its last nights)."""
+        first = min(self.start, self.end - 2 * D)
+        for night in range(first // D * D + NIGHTLY, self.end, D):
+            if night < first:
+                continue
+            for component in BACKUP_COMPONENTS:
+                if self._on("backup_silent", component, night):
+                    continue
+                failing = self._on("backup_failing", component, night)
+                yield (
+                    "backup_runs",
+                    {"host": BACKUP_HOST, "env": self.env, "component": component},
+                    {
+                        "success": failing is None,
+                        "duration_seconds": 40.0 + _jitter(component, night, 20.0),
+                        "bytes_added": None if failing else 2_000_000 + int(_jitter(component, night, 1e6)),
+                        "bytes_processed": None if failing else 900_000_000,
+                        "snapshot_id": None
+                        if failing
+                        else f"{zlib.crc32(f'{component}{night}'.encode()):08x}",
+                        "error": "restic backup failed: the backup server refused the login"
+                        if failing
+                        else None,
+                    },
+                    night,
+                )
 
     def _host_rows(
         self,

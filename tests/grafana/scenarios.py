@@ -203,6 +203,35 @@ SCENARIOS: tuple[Scenario, ...] = (
 )
 
 
+SCENARIOS = (
+    *SCENARIOS,
+    # backup stale: no successful backup of a component for 26 hours (nightly runs at 03:15 UTC; the
+    # scenarios are evaluated at 12:00 UTC, so the last night is 8 h 45 min before)
+    Scenario(
+        "backup-stale/failing-since-last-night",
+        "backup-stale",
+        True,
+        lambda t: [Fault("backup_failing", "grafana", t - 10 * H)],
+        span=12 * H,  # stale since 6 h 45 min: the check 12 minutes before the fault does not apply
+        step=10 * M,
+    ),
+    Scenario(
+        "backup-stale/rows-stopped-since-last-night",
+        "backup-stale",
+        True,
+        lambda t: [Fault("backup_silent", "questdb", t - 10 * H)],
+        span=12 * H,
+        step=10 * M,
+    ),
+    Scenario(
+        "backup-stale/a-failed-night-then-a-good-one",
+        "backup-stale",
+        False,
+        lambda t: [Fault("backup_failing", "questdb", t - 34 * H, t - 30 * H)],
+    ),
+)
+
+
 # A healthy day: rows stamped up to 2 s late, the daemons and collectors restarting (their counters start
 # again). tests/grafana/test_notify_time.py evaluates every rule through it, at every evaluation of its
 # group, also while a collector or QuestDB restart holds rows back (HEALTHY_DAY_DELIVERY_GAPS).
