@@ -6,6 +6,7 @@ import atexit
 import base64
 import functools
 import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -87,27 +88,97 @@ def output(result: subprocess.CompletedProcess[str]) -> str:
     return result.stdout + result.stderr
 
 
-def write_config(path: Path, section: str, settings: dict[str, Any]) -> Path:
+def write_config(path: Path, sections: dict[str, dict[str, Any]]) -> Path:
     """The program's INI configuration (mode 0600, as the role writes it)."""
-    path.write_text(f"[{section}]\n" + "".join(f"{k} = {v}\n" for k, v in settings.items()))
+    text = "".join(
+        f"[{name}]\n" + "".join(f"{k} = {v}\n" for k, v in settings.items())
+        for name, settings in sections.items()
+    )
+    path.write_text(text)
     os.chmod(path, 0o600)
     return path
 
 
-def questdb_config(path: Path, server: QuestDBServer, backup_dir: Path, **extra: Any) -> Path:
+@dataclass(frozen=True)
+class Repo:
+    """A restic repository for a test: its location, password file, cache and the program's state."""
+
+    location: str
+    folder: Path
+    password: str = "test-repository-password"
+
+    @property
+    def password_file(self) -> Path:
+        path = self.folder / "repository-password"
+        if not path.exists():
+            self.folder.mkdir(parents=True, exist_ok=True)
+            path.write_text(self.password + "\n")
+            os.chmod(path, 0o600)
+        return path
+
+    def settings(self, **extra: Any) -> dict[str, Any]:
+        return {
+            "repository": self.location,
+            "password_file": self.password_file,
+            "cache_dir": self.folder / "cache",
+            "state_dir": self.folder / "state",
+            **extra,
+        }
+
+    def restic(self, *args: str) -> subprocess.CompletedProcess[str]:
+        env = {
+            **os.environ,
+            "RESTIC_REPOSITORY": self.location,
+            "RESTIC_PASSWORD_FILE": str(self.password_file),
+            "RESTIC_CACHE_DIR": str(self.folder / "cache"),
+        }
+        return subprocess.run(
+            ["restic", *args], env=env, capture_output=True, text=True, check=False, timeout=300
+        )
+
+    def snapshots(self, tag: str) -> list[dict[str, Any]]:
+        result = self.restic("snapshots", "--json", "--tag", tag)
+        assert result.returncode == 0, result.stderr
+        return sorted(json.loads(result.stdout or "[]") or [], key=lambda s: str(s["time"]))
+
+
+def local_repo(tmp_path: Path) -> Repo:
+    return Repo(location=str(tmp_path / "repository"), folder=tmp_path / "backup-state")
+
+
+def questdb_config(
+    path: Path,
+    server: QuestDBServer,
+    repo: Repo,
+    repository: dict[str, Any] | None = None,
+    report: bool = False,
+    **extra: Any,
+) -> Path:
+    """With `report`, each backup's outcome goes to `server`'s backup_runs (else the tests' row counts
+    would move)."""
     settings = {
         "root": server.root,
         "url": server.http_url,
         "user": server.http_user,
         "password": server.http_password,
         "health_url": f"http://{server.host}:{server.min_port}/status",
-        "backup_dir": backup_dir,
-        "keep": 3,
         "service": "",
         "timeout": 120,
     }
     settings.update(extra)
-    return write_config(path, "questdb", settings)
+    return write_config(
+        path,
+        {
+            "repository": repo.settings(**(repository or {})),
+            "questdb": settings,
+            "report": {"url": server.http_url if report else "", "env": "dev"},
+        },
+    )
+
+
+def init_repository(config: Path) -> None:
+    result = run_program("repository", "init", config=config)
+    assert result.returncode == 0, output(result)
 
 
 # --------------------------------------------------------------------------------------------
@@ -159,6 +230,14 @@ def _row(table: str, i: int) -> tuple[dict[str, str], dict[str, Any]]:
             "retries": i // 100,
             "rejects": i // 1000,
             "drops": i // 1500,
+        }
+    if table == "backup_runs":
+        return {"host": f"host{i % 3}", "env": env, "component": ("questdb", "grafana")[i % 2]}, {
+            "success": i % 10 != 0,
+            "duration_seconds": (i % 64) / 4,
+            "bytes_added": i * 1000,
+            "bytes_processed": i * 4096,
+            "snapshot_id": f"{i:08x}",
         }
     if table != "trading_metrics":
         raise ValueError(f"no test rows for table {table}")

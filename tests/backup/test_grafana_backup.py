@@ -8,14 +8,16 @@ the role on a real host (the program runs `systemctl stop/start <service>` only 
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import json
+import os
 import sqlite3
+import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
-from tests.backup.helpers import output, run_program, write_config
+from tests.backup.helpers import Repo, init_repository, local_repo, output, run_program, write_config
 
 TABLES = {
     "dashboard": "id INTEGER PRIMARY KEY, uid TEXT UNIQUE, title TEXT, data TEXT, version INTEGER",
@@ -65,16 +67,24 @@ def checksums(path: Path) -> dict[str, tuple[int, str]]:
         con.close()
 
 
-def config(tmp_path: Path, db: Path, keep: int = 3) -> Path:
-    return write_config(
+def config(tmp_path: Path, db: Path, **repository: Any) -> Path:
+    cfg = write_config(
         tmp_path / "backup.conf",
-        "grafana",
-        {"db": db, "backup_dir": tmp_path / "backups", "keep": keep, "service": ""},
+        {"repository": local_repo(tmp_path).settings(**repository), "grafana": {"db": db, "service": ""}},
     )
+    init_repository(cfg)
+    return cfg
 
 
-def backups(tmp_path: Path) -> list[str]:
-    return sorted(p.name for p in (tmp_path / "backups").iterdir() if p.name.startswith("grafana-"))
+def snapshots(tmp_path: Path) -> list[str]:
+    return [s["short_id"] for s in local_repo(tmp_path).snapshots("grafana")]
+
+
+def manifest_of(repo: Repo, snapshot_id: str) -> dict[str, Any]:
+    (snapshot,) = [s for s in repo.snapshots("grafana") if s["short_id"] == snapshot_id]
+    result = repo.restic("dump", snapshot["id"], f"{snapshot['paths'][0]}/manifest.json")
+    assert result.returncode == 0, result.stderr
+    return dict(json.loads(result.stdout))
 
 
 def test_online_backup_and_restore_round_trip(tmp_path: Path) -> None:
@@ -95,14 +105,26 @@ def test_online_backup_and_restore_round_trip(tmp_path: Path) -> None:
     writer.execute("COMMIT")
     writer.close()
     assert result.returncode == 0, output(result)
-    (name,) = backups(tmp_path)
-    manifest = json.loads((tmp_path / "backups" / name / "manifest.json").read_text())
+    (name,) = snapshots(tmp_path)
+    repo = local_repo(tmp_path)
+    manifest = manifest_of(repo, name)
     assert {t: v["rows_min"] for t, v in manifest["tables"].items()} == {
         t: n for t, (n, _) in expected.items()
     }
-    archive = tmp_path / "backups" / name / manifest["archive"]["file"]
-    assert hashlib.sha256(archive.read_bytes()).hexdigest() == manifest["archive"]["sha256"]
-    assert hashlib.sha256(gzip.decompress(archive.read_bytes())).hexdigest() == manifest["database"]["sha256"]
+    (snapshot,) = repo.snapshots("grafana")
+    stored = subprocess.run(
+        ["restic", "dump", snapshot["id"], f"{snapshot['paths'][0]}/grafana.db"],
+        env={
+            **os.environ,
+            "RESTIC_REPOSITORY": repo.location,
+            "RESTIC_PASSWORD_FILE": str(repo.password_file),
+        },
+        capture_output=True,
+        check=True,
+    ).stdout
+    assert hashlib.sha256(stored).hexdigest() == manifest["database"]["sha256"]
+    # The copy left the program's state folder once it was in the snapshot.
+    assert not (repo.folder / "state" / "grafana" / "grafana.db").exists()
     # The source was opened read-only: nothing of root's next to Grafana's file besides its own WAL.
     assert {p.name for p in db.parent.iterdir()} <= {"grafana.db", "grafana.db-shm", "grafana.db-wal"}
 
@@ -128,7 +150,7 @@ def test_online_backup_and_restore_round_trip(tmp_path: Path) -> None:
     assert kept == ["grafana.db", "grafana.db-wal"]
     print(
         f"\n[grafana] {db.stat().st_size / 2**10:.0f} KiB database: backup {backup_seconds:.2f}s, "
-        f"archive {manifest['archive']['bytes'] / 2**10:.0f} KiB; restore {restore_seconds:.2f}s"
+        f"{result.stdout.split('snapshot ')[1].split(' for ')[0]}; restore {restore_seconds:.2f}s"
     )
 
 
@@ -142,9 +164,9 @@ def checksums_differ(db: Path, expected: dict[str, tuple[int, str]]) -> bool:
 def test_restore_into_an_empty_place_and_by_name(tmp_path: Path) -> None:
     db = tmp_path / "grafana.db"
     make_db(db, rows=100)
-    cfg = config(tmp_path, db)
+    cfg = config(tmp_path, db, keep_last=5)
     assert run_program("grafana", "backup", config=cfg).returncode == 0
-    first = backups(tmp_path)[0]
+    first = snapshots(tmp_path)[0]
     expected = checksums(db)
     con = sqlite3.connect(db)
     with con:
@@ -155,28 +177,32 @@ def test_restore_into_an_empty_place_and_by_name(tmp_path: Path) -> None:
     assert run_program("grafana", "backup", config=cfg).returncode == 0
 
     target = tmp_path / "new-host" / "grafana.db"
-    result = run_program("grafana", "restore", "--db", str(target), "--backup", first, config=cfg)
+    result = run_program("grafana", "restore", "--db", str(target), "--snapshot", first, config=cfg)
     assert result.returncode == 0, output(result)
     assert checksums(target) == expected
     assert target.stat().st_mode & 0o777 == 0o640
 
-    result = run_program("grafana", "restore", "--backup", "grafana-19990101T000000Z", config=cfg)
-    assert result.returncode == 1 and "no backup named 'grafana-19990101T000000Z'" in result.stderr
+    result = run_program("grafana", "restore", "--snapshot", "0badc0de", config=cfg)
+    assert result.returncode == 1 and "no single grafana snapshot '0badc0de'" in result.stderr
 
 
-def test_rotation_keeps_exactly_n(tmp_path: Path) -> None:
+def test_retention_applies_to_grafana_snapshots_only(tmp_path: Path) -> None:
     db = tmp_path / "grafana.db"
     make_db(db, rows=10)
-    cfg = config(tmp_path, db, keep=2)
-    names = []
+    cfg = config(tmp_path, db, keep_last=2, keep_daily=0, keep_weekly=0, keep_monthly=0)
+    repo = local_repo(tmp_path)
+    other = repo.restic("backup", "--tag", "questdb", "--host", "other", str(db))
+    assert other.returncode == 0, other.stderr
+    ids = []
     for _ in range(3):
         result = run_program("grafana", "backup", config=cfg)
         assert result.returncode == 0, output(result)
-        names.append(backups(tmp_path)[-1])
-    assert len(set(names)) == 3
-    assert backups(tmp_path) == names[-2:]
+        ids.append(snapshots(tmp_path)[-1])
+    assert len(set(ids)) == 3
+    assert snapshots(tmp_path) == ids[-2:]
+    assert len(repo.snapshots("questdb")) == 1
     listing = run_program("grafana", "list", config=cfg)
-    assert [line.split("\t")[0] for line in listing.stdout.splitlines()] == names[-2:]
+    assert [line.split()[0] for line in listing.stdout.splitlines()] == ids[-2:]
 
 
 def test_missing_database_is_a_clear_error(tmp_path: Path) -> None:

@@ -62,9 +62,12 @@ COLLECTOR: dict[str, Refusal] = {
     "password-a-dict": bad("collector_questdb_password", {"v": BAD_SECRET_VALUES[2]}),
 }
 BACKUP: dict[str, Refusal] = {
-    "keep-not-a-number": bad("backup_keep", "seven"),
-    "relative-dir": bad("backup_dir", "backups"),
-    "dir-mode-unquoted": bad("backup_dir_mode", 700),
+    "keep-not-a-number": bad("backup_keep_daily", "seven"),
+    "relative-state-dir": bad("backup_state_dir", "state"),
+    "relative-local-repository": bad("backup_repository", "backups"),
+    "subset-not-a-share": bad("backup_check_read_data_subset", "a tenth", "backup_check_read_data_subset"),
+    "bad-calendar": bad("backup_check_on_calendar", "every full moon"),
+    "missing-repository-password": bad("backup_repository_password", None),
     "missing-password": bad("backup_questdb_http_password", None),
     "missing-questdb-password": bad("questdb_http_password", None, "backup_questdb_http_password"),
     "password-a-list": bad("backup_questdb_http_password", BAD_SECRET_VALUES[:2]),
@@ -123,9 +126,10 @@ def test_collector_refuses_bad_inventory_values(tmp_path: Path) -> None:
 def test_backup_refuses_bad_inventory_values(tmp_path: Path) -> None:
     # backup_questdb_http_password unset: it defaults to questdb_http_password.
     settings = {k: v for k, v in SECRETS.items() if k != "backup_questdb_http_password"}
+    settings |= env_vars("backup", "dev")  # dev: a local repository is accepted
     run = run_hosts(tmp_path, "backup.yml", "questdb", settings, BACKUP, tags="backup_timers")
     # Ansible prints the argument spec with its defaults rendered whenever the argument validation
-    # fails (here: backup_keep 'seven'): a templated secret default there would leak.
+    # fails (here: backup_keep_daily 'seven'): a templated secret default there would leak.
     check_refusals(run, "backup", BACKUP, SECRET_VALUES)
 
 

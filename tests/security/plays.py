@@ -37,6 +37,7 @@ SECRETS = {
     "questdb_pg_readonly_password": "tw-sec-Qro-55c1d2",
     "collector_questdb_password": "tw-sec-Qhttp-7f3a91",
     "backup_questdb_http_password": "tw-sec-Qhttp-7f3a91",
+    "backup_repository_password": "tw-sec-Brepo-6e0d2c41",
     "grafana_admin_password": "tw-sec-Gadmin-0a9d77",
     "grafana_secret_key": "tw-sec-Gkey-4471aa90c3",
     "grafana_questdb_pg_password": "tw-sec-Qro-55c1d2",

@@ -83,6 +83,9 @@ BACKUP_TASK = "Assert the QuestDB credentials are set"
 QUESTDB_FORMAT_TASK = "Assert each secret fits server.conf"
 COLLECTOR_FORMAT_TASK = "Assert the QuestDB password fits server.conf and the EnvironmentFile"
 BACKUP_FORMAT_TASK = "Assert the QuestDB password fits server.conf and the backup configuration"
+LOCAL_REPOSITORY_TASK = "Assert the repository is off the host"
+REPOSITORY_PASSWORD_TASK = "Assert the repository password is set, strong and not a placeholder"
+EXTERNAL_SERVER_TASK = "Assert the SFTP key and the host keys of a server outside the inventory are set"
 GRAFANA_FORMAT_TASK = "Assert each secret fits the files that carry it"
 # Nothing crosses a network in clear text in prod and staging (README, TLS).
 QUESTDB_TLS_TASK = "Assert other hosts reach QuestDB over TLS only in {{ questdb_env }}"
@@ -185,7 +188,48 @@ def test_backup_refuses_default_questdb_password(tmp_path: Path) -> None:
         {"questdb_http_password": "tw-sec-trail "}, (name, "U+0020"), BACKUP_FORMAT_TASK
     )
     settings = {k: v for k, v in SECRETS.items() if k != name}  # the control inherits a good one
+    settings |= env_vars("backup", "dev")  # dev: a local repository is accepted
     run = run_hosts(tmp_path, "backup.yml", "questdb", settings, cases, tags="backup_timers")
+    check_refusals(run, "backup", cases, SECRETS)
+
+
+def test_backup_refuses_a_repository_on_the_host_and_a_weak_repository_password(tmp_path: Path) -> None:
+    """Backups that stay on the host die with it: every environment but the relaxed ones refuses a local
+    repository; the repository's password is refused when missing, short or the placeholder, in every
+    environment; a server outside the inventory needs a key and its host keys."""
+    name = "backup_repository_password"
+    cases = {
+        f"{env}-local-repository": Refusal(
+            env_vars("backup", env), ("backup_repository",), LOCAL_REPOSITORY_TASK
+        )
+        for env in STRICT
+    }
+    cases |= {
+        f"repository-password-{kind}": Refusal({name: value}, (name,), REPOSITORY_PASSWORD_TASK)
+        for kind, value in {"empty": "", "short": "tw-sec-11ch", "placeholder": PLACEHOLDER}.items()
+    }
+    cases["repository-password-newline"] = Refusal(
+        {name: "tw-sec-Brepo-\nx-long-enough"}, (name, "U+000A"), REPOSITORY_PASSWORD_TASK
+    )
+    cases["external-server-without-key"] = Refusal(
+        {"backup_repository": "sftp:tw@backup.example.internal:/srv/x"},
+        ("backup_sftp_private_key", "backup_sftp_known_hosts"),
+        EXTERNAL_SERVER_TASK,
+    )
+    settings = {**SECRETS, **env_vars("backup", "dev")}
+    controls = {
+        **CONTROLS,
+        # a strict environment with its repository on a backup server of the inventory
+        "control-prod": {
+            **env_vars("backup", "prod"),
+            "backup_repository": "sftp:tw@backup-1.example.internal:/repository",
+            "backup_sftp_private_key": "\n".join(
+                ["-----BEGIN OPENSSH PRIVATE KEY-----", "tw-sec-Bkey", "-----END OPENSSH PRIVATE KEY-----"]
+            ),
+            "backup_sftp_known_hosts": "backup-1.example.internal ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAA",
+        },
+    }
+    run = run_hosts(tmp_path, "backup.yml", "questdb", settings, cases, controls, tags="backup_timers")
     check_refusals(run, "backup", cases, SECRETS)
 
 

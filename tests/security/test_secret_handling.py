@@ -22,7 +22,14 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.security.plays import SECRETS, grafana_vars, questdb_vars, render_role_templates, run_playbook
+from tests.security.plays import (
+    SECRETS,
+    env_vars,
+    grafana_vars,
+    questdb_vars,
+    render_role_templates,
+    run_playbook,
+)
 from tests.support.paths import REPO
 
 ROLES = ["questdb", "grafana", "collector", "backup"]
@@ -192,6 +199,7 @@ SECRET_WRITERS = [
     "grafana : Provision the QuestDB datasource",
     "grafana : Provision alerting (rules, contact points, template, policies, mute timings)",
     "backup : Write the configuration (holds the QuestDB password)",
+    "backup : Write the repository password",
 ]
 
 
@@ -203,6 +211,7 @@ def test_site_check_run_prints_no_secret(tmp_path: Path) -> None:
         **SECRETS,
         **grafana_vars("dev", {}),
         **questdb_vars(tmp_path, "dev"),
+        **env_vars("backup", "dev"),
         "grafana_package_source": "none",
         "grafana_questdb_plugin_source": "none",
         "grafana_create_account": True,

@@ -22,6 +22,7 @@ from stackinfra import SECRET_KEYS, Report, security_exposure
 # Secrets of the other roles, checked when the scenario sets them.
 MORE_SECRET_KEYS = (
     "backup_questdb_http_password",
+    "backup_repository_password",
     "grafana_questdb_pg_password",
     "grafana_smtp_password",
     "grafana_telegram_bot_token",
@@ -32,20 +33,24 @@ SECRET_FILES = {
     "/var/lib/questdb/conf/server.conf": ("root", "questdb", 0o640),
     "/etc/tradewatch-collector/credentials.env": ("root", "root", 0o600),
     "/etc/tradewatch-backup/backup.conf": ("root", "root", 0o600),
+    "/etc/tradewatch-backup/repository-password": ("root", "root", 0o600),
     "/etc/grafana/grafana.ini": ("root", "grafana", 0o640),
     "/etc/grafana/provisioning/datasources/tradewatch.yml": ("root", "grafana", 0o640),
     "/etc/grafana/provisioning/alerting/tradewatch.yml": ("root", "grafana", 0o640),
 }
-# Folders of secret files and of backups (which contain server.conf): (owner, group, mode).
+# Folders of secret files and of backups (a local repository here; its snapshots hold server.conf,
+# encrypted) and of the backup program's state and cache: (owner, group, mode).
 SECRET_DIRS = {
     "/var/lib/questdb/conf": ("questdb", "questdb", 0o750),
     "/etc/tradewatch-backup": ("root", "root", 0o700),
     "/var/backups/tradewatch": ("root", "root", 0o700),
+    "/var/lib/tradewatch-backup": ("root", "root", 0o700),
+    "/var/cache/tradewatch-backup": ("root", "root", 0o700),
     "/etc/grafana": ("root", "grafana", 0o750),
     "/etc/grafana/provisioning/datasources": ("root", "grafana", 0o750),
     "/etc/grafana/provisioning/alerting": ("root", "grafana", 0o750),
 }
-# Backups copy server.conf; test_backups_are_readable_by_root_only covers them.
+# The local repository; test_backups_are_readable_by_root_only covers it.
 BACKUPS = "/var/backups/tradewatch/"
 ROOTS = ["/etc", "/opt", "/var", "/srv", "/root", "/home", "/tmp", "/run", "/usr/local"]
 # The same bound as QuestDB's: the backup runs as root with CAP_DAC_READ_SEARCH/CAP_DAC_OVERRIDE.
@@ -69,10 +74,12 @@ def grep_files(host: Any, values: list[str], roots: list[str]) -> list[str]:
 # ---- Where secrets live -------------------------------------------------------------------------
 def test_secrets_live_only_in_their_files(host: Any, secrets: dict[str, str]) -> None:
     """Whatever its mode: no copy in QuestDB's data or logs, the collector's spool and dead-letter
-    file, backups, Ansible's temporary files, unit files, /run..."""
+    file, Ansible's temporary files, unit files, /run... nor in the backup repository, whose snapshots
+    hold server.conf encrypted (the scenario backs up on converge and around the upgrade)."""
     found = grep_files(host, list(secrets.values()), ROOTS)
     assert "/var/lib/questdb/conf/server.conf" in found, f"the search finds nothing: {found}"
-    elsewhere = [path for path in found if path not in SECRET_FILES and not path.startswith(BACKUPS)]
+    assert host.file(f"{BACKUPS}restic/config").exists, "no repository to search"
+    elsewhere = [path for path in found if path not in SECRET_FILES]
     assert elsewhere == []
     for path in set(found) & set(SECRET_FILES):
         item = host.file(path)

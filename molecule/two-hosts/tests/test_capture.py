@@ -1,7 +1,8 @@
-"""What crossed the scenario's network (tcpdump on its bridge since prepare, so converge and the
-collection since are in it): neither QuestDB's password nor an ILP line nor a table name in clear
-text. The same search finds all three in a capture of one request sent in clear (http:// against the
-TLS port, the deliberately insecure setting), so it is a search that can fail."""
+"""What crossed the scenario's network (tcpdump on its bridge since prepare, so converge, the
+collection and the backups and restore over SFTP since are in it): neither QuestDB's password, nor the
+backup repository's, nor an ILP line nor a table name in clear text. The same search finds the first,
+an ILP line and a table name in a capture of one request sent in clear (http:// against the TLS port,
+the deliberately insecure setting), so it is a search that can fail."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ def clear_text(capture: Path, settings: dict[str, Any]) -> dict[str, bool]:
     password = settings["questdb_http_password"]
     basic = base64.b64encode(f"{settings['questdb_http_user']}:{password}".encode())
     found = {"password": password.encode() in data or basic in data}
+    found["repository password"] = settings["backup_repository_password"].encode() in data
     found["ILP line"] = b"daemon_metrics,host=" in data or b"exchange_status,exchange=" in data
     found |= {f"table {t}": t.encode() in data for t in TABLES}
     return found
@@ -47,7 +49,7 @@ def test_nothing_crosses_the_network_in_clear_text(db_settings: dict[str, Any]) 
     stop(CAPTURE.with_name(CAPTURE.name + ".pid"))
     size = CAPTURE.stat().st_size
     found = clear_text(CAPTURE, db_settings)
-    Report.add(f"capture of converge and collection between the instances: {size} bytes; in clear: {found}")
+    Report.add(f"capture of converge, collection, backups and restore: {size} bytes; in clear: {found}")
     assert size > 100_000, "the capture holds too little to prove anything"
     assert not any(found.values()), found
 

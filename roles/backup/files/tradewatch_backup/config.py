@@ -5,15 +5,39 @@ from __future__ import annotations
 import argparse
 import configparser
 import os
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 
 from .console import warn
 from .errors import BackupError
+from .restic import Repository
 
 DEFAULT_CONFIG = "/etc/tradewatch-backup/backup.conf"
 CONFIG_ENV = "TRADEWATCH_BACKUP_CONFIG"
 
+KEEP_RULES = ("last", "daily", "weekly", "monthly")
+REPOSITORY_DEFAULTS = {
+    # restic's repository: a local path or sftp:user@host:/path (then ssh_key, known_hosts, ssh_port).
+    "repository": "",
+    "password_file": "/etc/tradewatch-backup/repository-password",
+    "cache_dir": "/var/cache/tradewatch-backup",
+    "state_dir": "/var/lib/tradewatch-backup",
+    "host": "",
+    "ssh_key": "",
+    "known_hosts": "",
+    "ssh_port": "22",
+    # restic --limit-upload in KiB/s (0: none): spares the link; a QuestDB backup holds its checkpoint longer.
+    "limit_upload_kib": "0",
+    # restic forget --keep-<rule> after each backup (0: the rule is not used).
+    "keep_last": "0",
+    "keep_daily": "7",
+    "keep_weekly": "4",
+    "keep_monthly": "6",
+    # restic check --read-data-subset (empty: structure only).
+    "check_subset": "10%",
+    "timeout": "14400",
+}
 QUESTDB_DEFAULTS = {
     "root": "/var/lib/questdb",
     "url": "http://127.0.0.1:9000",
@@ -21,14 +45,8 @@ QUESTDB_DEFAULTS = {
     "password": "",
     "health_url": "http://127.0.0.1:9003/status",
     "service": "",
-    "backup_dir": "/var/backups/tradewatch/questdb",
-    "keep": "7",
-    "compress": "gzip",
-    "compress_level": "1",
-    "bwlimit_mib": "0",
-    # Top-level entries of the root left out of the archive: logs, the JVM's temp dir (unpacked
-    # native libraries) and data set aside by earlier restores. A folder named exactly (not by a
-    # glob) is kept as an empty folder.
+    # Top-level entries of the root left out: logs, the JVM's temp dir (unpacked native libraries)
+    # and data set aside by earlier restores.
     "exclude": "log tmp .pre-restore-* _restore",
     "owner": "",
     "timeout": "600",
@@ -36,11 +54,12 @@ QUESTDB_DEFAULTS = {
 GRAFANA_DEFAULTS = {
     "db": "/var/lib/grafana/grafana.db",
     "service": "",
-    "backup_dir": "/var/backups/tradewatch/grafana",
-    "keep": "7",
     "owner": "",
     "timeout": "120",
 }
+# Where each run's outcome goes: a row in QuestDB's backup_runs table over its REST API (on the
+# QuestDB host: loopback), with the [questdb] section's credentials. url empty: no row.
+REPORT_DEFAULTS = {"url": "", "table": "backup_runs", "env": ""}
 
 
 @dataclass(frozen=True)
@@ -51,13 +70,8 @@ class QuestDBSettings:
     password: str
     health_url: str
     service: str
-    backup_dir: Path
-    compress: str
-    compress_level: int
-    bwlimit_mib: float
     exclude: list[str]
     owner: str
-    keep: int
     timeout: int
 
 
@@ -65,17 +79,40 @@ class QuestDBSettings:
 class GrafanaSettings:
     db: Path
     service: str
-    backup_dir: Path
     owner: str
-    keep: int
     timeout: int
+
+
+@dataclass(frozen=True)
+class RepositorySettings:
+    repository: Repository
+    state_dir: Path
+    keep: dict[str, int]
+    check_subset: str
+
+
+@dataclass(frozen=True)
+class ReportSettings:
+    url: str
+    host: str
+    user: str
+    password: str
+    table: str
+    env: str
 
 
 def load_config(path: str | None) -> configparser.ConfigParser:
     """The defaults overlaid with `path`, else with $TRADEWATCH_BACKUP_CONFIG or the default file
     when that exists."""
     parser = configparser.ConfigParser(interpolation=None)
-    parser.read_dict({"questdb": QUESTDB_DEFAULTS, "grafana": GRAFANA_DEFAULTS})
+    parser.read_dict(
+        {
+            "repository": REPOSITORY_DEFAULTS,
+            "questdb": QUESTDB_DEFAULTS,
+            "grafana": GRAFANA_DEFAULTS,
+            "report": REPORT_DEFAULTS,
+        }
+    )
     if path is None:
         path = os.environ.get(CONFIG_ENV, DEFAULT_CONFIG)
         if not os.path.exists(path):
@@ -116,18 +153,51 @@ def abs_path(key: str, value: str) -> Path:
     return Path(value)
 
 
+def repository_settings(args: argparse.Namespace, config: configparser.ConfigParser) -> RepositorySettings:
+    section = config["repository"]
+    location = setting(args, section, "repository")
+    if not location:
+        raise BackupError("repository is not set (a local path or sftp:user@host:/path)")
+    if ":" not in location:
+        abs_path("repository", location)
+    keep = {rule: int_setting(args, section, f"keep_{rule}", 0) for rule in KEEP_RULES}
+    if not any(keep.values()):
+        raise BackupError(
+            "no retention: set at least one of " + ", ".join(f"keep_{rule}" for rule in KEEP_RULES)
+        )
+    return RepositorySettings(
+        repository=Repository(
+            location=location,
+            password_file=abs_path("password_file", section.get("password_file", "")),
+            cache_dir=abs_path("cache_dir", section.get("cache_dir", "")),
+            host=section.get("host", "") or socket.gethostname(),
+            ssh_key=section.get("ssh_key", ""),
+            known_hosts=section.get("known_hosts", ""),
+            ssh_port=int_setting(args, section, "ssh_port", 1),
+            limit_upload_kib=int_setting(args, section, "limit_upload_kib", 0),
+            timeout=int_setting(args, section, "timeout", 1),
+        ),
+        state_dir=abs_path("state_dir", setting(args, section, "state_dir")),
+        keep=keep,
+        check_subset=setting(args, section, "check_subset"),
+    )
+
+
+def report_settings(config: configparser.ConfigParser) -> ReportSettings:
+    section, questdb = config["report"], config["questdb"]
+    return ReportSettings(
+        url=section.get("url", ""),
+        host=config["repository"].get("host", "") or socket.gethostname(),
+        user=questdb.get("user", ""),
+        password=questdb.get("password", ""),
+        table=section.get("table", ""),
+        env=section.get("env", ""),
+    )
+
+
 def questdb_settings(args: argparse.Namespace, config: configparser.ConfigParser) -> QuestDBSettings:
     section = config["questdb"]
-    keep = int_setting(args, section, "keep", 1)
-    compress_level = int_setting(args, section, "compress_level", 1)
     timeout = int_setting(args, section, "timeout", 1)
-    try:
-        bwlimit_mib = float(setting(args, section, "bwlimit_mib"))
-    except ValueError as err:
-        raise BackupError("bwlimit_mib must be a number (MiB/s, 0 = unlimited)") from err
-    compress = setting(args, section, "compress")
-    if compress not in ("gzip", "none"):
-        raise BackupError(f"compress must be gzip or none, got {compress!r}")
     return QuestDBSettings(
         root=abs_path("root", setting(args, section, "root")),
         url=setting(args, section, "url"),
@@ -136,26 +206,17 @@ def questdb_settings(args: argparse.Namespace, config: configparser.ConfigParser
         password=section.get("password", ""),
         health_url=setting(args, section, "health_url"),
         service=setting(args, section, "service"),
-        backup_dir=abs_path("backup_dir", setting(args, section, "backup_dir")),
-        compress=compress,
-        compress_level=compress_level,
-        bwlimit_mib=bwlimit_mib,
         exclude=setting(args, section, "exclude").split(),
         owner=setting(args, section, "owner"),
-        keep=keep,
         timeout=timeout,
     )
 
 
 def grafana_settings(args: argparse.Namespace, config: configparser.ConfigParser) -> GrafanaSettings:
     section = config["grafana"]
-    keep = int_setting(args, section, "keep", 1)
-    timeout = int_setting(args, section, "timeout", 1)
     return GrafanaSettings(
         db=abs_path("db", setting(args, section, "db")),
         service=setting(args, section, "service"),
-        backup_dir=abs_path("backup_dir", setting(args, section, "backup_dir")),
         owner=setting(args, section, "owner"),
-        keep=keep,
-        timeout=timeout,
+        timeout=int_setting(args, section, "timeout", 1),
     )

@@ -1,97 +1,81 @@
-"""Grafana: backup (SQLite online backup, gzip, manifest) and restore of grafana.db."""
+"""Grafana: backup (SQLite online backup into a restic snapshot with its manifest) and restore."""
 
 from __future__ import annotations
 
-import gzip
 import os
-import shutil
-import socket
 import time
 
-from .archive import archive_writer
-from .clock import iso, stamp, utcnow
-from .config import GrafanaSettings
+from .clock import stamp
+from .config import GrafanaSettings, RepositorySettings
 from .console import human, log
 from .errors import BackupError
-from .files import CHUNK, fsync_dir, parse_owner, sha256_file
+from .files import fsync_dir, parse_owner, sha256_file
 from .lock import exclusive_lock
-from .manifest import FORMAT_VERSION, load_manifest, verify_archive
-from .rotation import prune, resolve_backup, staged_backup
+from .manifest import load_manifest, manifest_dir, write_manifest
+from .report import Outcome
 from .sqlite_copy import sqlite_online_backup, sqlite_summary
 from .systemd import systemctl
 
-GRAFANA_ARCHIVE = "grafana.db.gz"
-GZIP_LEVEL = 6
+TAG = "grafana"
+COPY = "grafana.db"
 
 
-def backup(s: GrafanaSettings) -> int:
-    source, backup_dir = s.db, s.backup_dir
+def backup(s: GrafanaSettings, r: RepositorySettings, outcome: Outcome) -> int:
+    source = s.db
     if not source.is_file():
         raise BackupError(f"{source} does not exist")
+    r.repository.require()
     started = time.monotonic()
-    created_at = utcnow()
-    with exclusive_lock(backup_dir):
-        with staged_backup(backup_dir, "grafana") as staged:
-            name, partial = staged.name, staged.folder
-            copy = partial / "grafana.db"
+    folder = manifest_dir(r.state_dir, TAG)
+    with exclusive_lock(folder):
+        copy = folder / COPY
+        try:
             sqlite_online_backup(source, copy, s.timeout)
             tables = sqlite_summary(copy)
-            raw_sha = sha256_file(copy)
-            raw_size = copy.stat().st_size
-            archive = partial / GRAFANA_ARCHIVE
-            with copy.open("rb") as fin, archive_writer(archive, "gzip", GZIP_LEVEL) as (gz, hasher):
-                shutil.copyfileobj(fin, gz, CHUNK)
-            copy.unlink()
-            manifest = {
-                "format": FORMAT_VERSION,
-                "component": "grafana",
-                "name": name,
-                "host": socket.gethostname(),
-                "created_at": iso(created_at),
-                "finished_at": iso(utcnow()),
-                "source": str(source),
-                "method": "SQLite online backup API, gzip",
-                "duration_seconds": round(time.monotonic() - started, 3),
-                "database": {"bytes": raw_size, "sha256": raw_sha},
-                "archive": {
-                    "file": archive.name,
-                    "compression": "gzip",
-                    "bytes": hasher.size,
-                    "sha256": hasher.digest.hexdigest(),
+            size = copy.stat().st_size
+            write_manifest(
+                folder,
+                TAG,
+                {
+                    "source": str(source),
+                    "method": "SQLite online backup API; restic backup of the copy",
+                    "database": {"file": COPY, "bytes": size, "sha256": sha256_file(copy)},
+                    "tables": {t: {"rows_min": n, "rows_max": n} for t, n in tables.items()},
                 },
-                "tables": {t: {"rows_min": n, "rows_max": n} for t, n in tables.items()},
-            }
-            final = staged.publish(manifest)
-        removed = prune(backup_dir, "grafana", s.keep)
+            )
+            summary = r.repository.backup([str(folder)], TAG, [f"{folder}/.lock"])
+        finally:
+            copy.unlink(missing_ok=True)
+    outcome.record(summary)
     log(
-        f"backup {final} done: {human(hasher.size)} archive of a {human(raw_size)} database, "
-        f"{len(tables)} tables, {manifest['duration_seconds']:.2f}s"
+        f"snapshot {outcome.snapshot_id}: {human(outcome.bytes_added)} added for a {human(size)} "
+        f"database, {len(tables)} tables, {time.monotonic() - started:.2f}s"
     )
-    if removed:
-        log(f"pruned {', '.join(removed)} (keep {s.keep})")
     return 0
 
 
-def restore(s: GrafanaSettings, name: str) -> int:
+def restore(s: GrafanaSettings, r: RepositorySettings, wanted: str) -> int:
     target, service = s.db, s.service
     started = time.monotonic()
-    with exclusive_lock(s.backup_dir):
-        backup = resolve_backup(s.backup_dir, "grafana", name)
-        manifest = load_manifest(backup)
-        log(f"restoring {backup.name} (taken {manifest['created_at']}) into {target}")
-        archive = verify_archive(backup, manifest)
+    with exclusive_lock(manifest_dir(r.state_dir, TAG)):
+        snapshot = r.repository.resolve(TAG, wanted)
+        manifest = load_manifest(r.repository, snapshot)
+        name = snapshot["short_id"]
+        taken = manifest["created_at"]
+        log(f"restoring snapshot {name} of {snapshot['hostname']} (taken {taken}) into {target}")
         target.parent.mkdir(parents=True, exist_ok=True)
         staged = target.with_name(f".{target.name}.restore")
-        with gzip.open(archive, "rb") as fin, staged.open("wb") as fout:
-            shutil.copyfileobj(fin, fout, CHUNK)
+        folder = snapshot["paths"][0]
+        with staged.open("wb") as fout:
+            fout.write(r.repository.dump(str(snapshot["id"]), f"{folder}/{manifest['database']['file']}"))
             fout.flush()
             os.fsync(fout.fileno())
         try:
             if sha256_file(staged) != manifest["database"]["sha256"]:
-                raise BackupError(f"{archive} does not unpack to the database the manifest describes")
+                raise BackupError(f"snapshot {name} does not hold the database its manifest describes")
             expected = {t: v["rows_min"] for t, v in manifest["tables"].items()}
             if sqlite_summary(staged) != expected:
-                raise BackupError(f"{archive}: row counts differ from the manifest")
+                raise BackupError(f"snapshot {name}: row counts differ from the manifest")
             owner = parse_owner(s.owner)
             mode = 0o640
             if target.exists():
@@ -123,5 +107,5 @@ def restore(s: GrafanaSettings, name: str) -> int:
         if service:
             log(f"starting {service}")
             systemctl("start", service)
-    log(f"restore of {backup.name} into {target} done in {time.monotonic() - started:.2f}s")
+    log(f"restore of snapshot {name} into {target} done in {time.monotonic() - started:.2f}s")
     return 0

@@ -1,36 +1,47 @@
-"""manifest.json: what a backup holds, and the check of its archive against it."""
+"""manifest.json: what a snapshot holds, written beside the data into the snapshot itself.
+
+Each snapshot holds two paths: the data (QuestDB's root, or the folder of Grafana's copy) and the
+folder of its manifest (`<state_dir>/<component>`), so a restore on a fresh host reads the manifest
+from the repository alone (`restic dump`).
+"""
 
 from __future__ import annotations
 
 import json
+import socket
 from pathlib import Path
 from typing import Any
 
+from .clock import iso, utcnow
 from .errors import BackupError
-from .files import sha256_file, write_json
+from .files import write_json
+from .restic import Repository
 
 MANIFEST = "manifest.json"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 
-def load_manifest(backup: Path) -> dict[str, Any]:
-    with (backup / MANIFEST).open(encoding="utf-8") as fh:
-        return dict(json.load(fh))
+def manifest_dir(state_dir: Path, component: str) -> Path:
+    folder = state_dir / component
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return folder
 
 
-def write_manifest(folder: Path, manifest: dict[str, Any]) -> None:
-    write_json(folder / MANIFEST, manifest)
+def write_manifest(folder: Path, component: str, fields: dict[str, Any]) -> None:
+    """`<folder>/manifest.json`: the format, the component, this host and the time, then `fields`."""
+    header = {"format": FORMAT_VERSION, "component": component, "host": socket.gethostname()}
+    write_json(folder / MANIFEST, {**header, "created_at": iso(utcnow()), **fields})
 
 
-def verify_archive(backup: Path, manifest: dict[str, Any]) -> Path:
-    """The backup's archive, after checking that its sha256 is the manifest's."""
-    archive: Path = backup / manifest["archive"]["file"]
-    if not archive.is_file():
-        raise BackupError(f"{archive} is missing")
-    actual = sha256_file(archive)
-    if actual != manifest["archive"]["sha256"]:
-        raise BackupError(
-            f"{archive} is damaged: sha256 {actual} differs from the manifest's "
-            f"{manifest['archive']['sha256']}"
-        )
-    return archive
+def load_manifest(repo: Repository, snapshot: dict[str, Any]) -> dict[str, Any]:
+    """The manifest of `snapshot` (a `restic snapshots` entry), read from the repository."""
+    for path in snapshot.get("paths", []):
+        try:
+            data = repo.dump(str(snapshot["id"]), f"{path}/{MANIFEST}")
+        except BackupError:
+            continue
+        manifest = dict(json.loads(data))
+        if manifest.get("format") != FORMAT_VERSION:
+            raise BackupError(f"snapshot {snapshot['short_id']}: manifest format {manifest.get('format')}")
+        return manifest
+    raise BackupError(f"snapshot {snapshot['short_id']} holds no {MANIFEST} (not taken by this program)")

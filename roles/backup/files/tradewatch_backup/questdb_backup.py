@@ -1,28 +1,25 @@
-"""QuestDB backup: CHECKPOINT CREATE, a tar of the server root, CHECKPOINT RELEASE, a manifest."""
+"""QuestDB backup: CHECKPOINT CREATE, a restic snapshot of the server root, CHECKPOINT RELEASE."""
 
 from __future__ import annotations
 
-import os
 import signal
-import socket
 import time
 from pathlib import Path
 from typing import Any
 
-from .archive import archive_writer, write_root_archive
 from .clock import iso, utcnow
-from .config import QuestDBSettings
+from .config import QuestDBSettings, RepositorySettings
 from .console import PROG, human, log, warn
 from .errors import BackupError
 from .lock import exclusive_lock
-from .manifest import FORMAT_VERSION
+from .manifest import manifest_dir, write_manifest
 from .questdb_http import QuestDB, connect
-from .rotation import prune, staged_backup
+from .report import Outcome
 
-QUESTDB_ARCHIVE = "questdb-root.tar"
-# Written into the backup directory while our checkpoint is held; lets the next run release a
+# Written into the state folder while our checkpoint is held; lets the next run release a
 # checkpoint that a killed run left behind (and only that one).
 CHECKPOINT_MARKER = ".checkpoint-held"
+TAG = "questdb"
 
 
 def count_tables(db: QuestDB) -> dict[str, dict[str, Any]]:
@@ -36,16 +33,37 @@ def count_tables(db: QuestDB) -> dict[str, dict[str, Any]]:
     }
 
 
-def backup(s: QuestDBSettings) -> int:
-    root, backup_dir = s.root, s.backup_dir
+def row_ranges(db: QuestDB, before: dict[str, dict[str, Any]], seq: dict[str, int], deadline: float) -> dict:
+    """Each table's row count range in the checkpoint: [count before CHECKPOINT CREATE, count once
+    every transaction sequenced at the checkpoint has been applied]. A table whose WAL is suspended
+    or late gets no upper bound (the backup is still good)."""
+    unknown = db.wait_wal({t: s for t, s in seq.items() if t in before}, deadline, strict=False)
+    for table, why in unknown.items():
+        warn(f"{table}: {why}; its row count is recorded as a lower bound only")
+    after = count_tables(db)
+    return {
+        table: {
+            # min/max: a TTL may drop a partition meanwhile (the only way a count shrinks).
+            "rows_min": min(info["rows"], after.get(table, info)["rows"]),
+            "rows_max": None if table in unknown else max(info["rows"], after.get(table, info)["rows"]),
+            "wal": info["wal"],
+            "dir": info["dir"],
+        }
+        for table, info in before.items()
+    }
+
+
+def backup(s: QuestDBSettings, r: RepositorySettings, outcome: Outcome) -> int:
+    root = s.root
     if not (root / "db").is_dir():
         raise BackupError(f"{root} is not a QuestDB root (no db/ folder)")
     db = connect(s)
+    r.repository.require()
     started = time.monotonic()
-    created_at = utcnow()
-    with exclusive_lock(backup_dir):
+    folder = manifest_dir(r.state_dir, TAG)
+    with exclusive_lock(folder):
         version, build = db.version()
-        marker = backup_dir / CHECKPOINT_MARKER
+        marker = folder / CHECKPOINT_MARKER
         if db.checkpoint_in_progress():
             if not marker.exists():
                 raise BackupError(
@@ -56,90 +74,45 @@ def backup(s: QuestDBSettings) -> int:
             db.exec("CHECKPOINT RELEASE")
         marker.unlink(missing_ok=True)
 
-        # Lower bound of each table's rows in the checkpoint: row counts only grow while the
-        # checkpoint is taken, so a count taken before CHECKPOINT CREATE cannot be above it.
+        # Lower bound of each table's rows: counts only grow while the checkpoint is taken.
         before = count_tables(db)
-        suffix = ".gz" if s.compress == "gzip" else ""
-        stats: dict[str, int] = {}
-        release_error = ""
-        with staged_backup(backup_dir, "questdb") as staged:
-            name = staged.name
-            archive = staged.folder / (QUESTDB_ARCHIVE + suffix)
-            marker.write_text(f"{os.getpid()} {iso(utcnow())}\n")
-            db.exec("CHECKPOINT CREATE")
-            cp_started = time.monotonic()
-            log(f"CHECKPOINT CREATE done; copying {root}")
-            try:
-                # Upper bound target: the sequencer txn of each WAL table right after the checkpoint.
-                seq_after = {t: seq for t, (_w, seq, _s) in db.wal_state().items()}
-                with archive_writer(archive, s.compress, s.compress_level) as (out, hasher):
-                    stats = write_root_archive(root, out, s.exclude, s.bwlimit_mib)
-            finally:
-                release_error = release_checkpoint(db, marker)
-            checkpoint_seconds = time.monotonic() - cp_started
-
-            # Upper bound: counts once every transaction the checkpoint can hold has been applied.
-            # A table whose WAL is suspended or late gets no upper bound (the backup is still good).
-            unknown = db.wait_wal(
-                {t: seq for t, seq in seq_after.items() if t in before},
-                time.monotonic() + s.timeout,
-                strict=False,
-            )
-            for table, why in unknown.items():
-                warn(f"{table}: {why}; its row count is recorded as a lower bound only")
-            after = count_tables(db)
-            tables = {
-                table: {
-                    # min/max: a TTL may drop a partition meanwhile (the only way a count shrinks).
-                    "rows_min": min(info["rows"], after.get(table, info)["rows"]),
-                    "rows_max": None
-                    if table in unknown
-                    else max(info["rows"], after.get(table, info)["rows"]),
-                    "wal": info["wal"],
-                    "dir": info["dir"],
-                }
-                for table, info in before.items()
-            }
-            manifest = {
-                "format": FORMAT_VERSION,
-                "component": "questdb",
-                "name": name,
-                "host": socket.gethostname(),
-                "created_at": iso(created_at),
-                "finished_at": iso(utcnow()),
-                "questdb_version": version,
-                "questdb_build": build,
-                "root": str(root),
-                "excluded": s.exclude,
-                "method": "CHECKPOINT CREATE; tar of the server root; CHECKPOINT RELEASE",
-                "checkpoint_seconds": round(checkpoint_seconds, 3),
-                "duration_seconds": round(time.monotonic() - started, 3),
-                "archive": {
-                    "file": archive.name,
-                    "compression": s.compress,
-                    "bytes": hasher.size,
-                    "sha256": hasher.digest.hexdigest(),
-                    **stats,
+        marker.write_text(f"{iso(utcnow())}\n")
+        db.exec("CHECKPOINT CREATE")
+        cp_started = time.monotonic()
+        try:
+            # The manifest (with the upper bounds) goes into the same snapshot, so it is written first:
+            # the WAL catch-up it waits for is short, and QuestDB keeps writing meanwhile.
+            seq = {t: seq for t, (_w, seq, _s) in db.wal_state().items()}
+            tables = row_ranges(db, before, seq, time.monotonic() + s.timeout)
+            write_manifest(
+                folder,
+                TAG,
+                {
+                    "questdb_version": version,
+                    "questdb_build": build,
+                    "root": str(root),
+                    "excluded": s.exclude,
+                    "method": "CHECKPOINT CREATE; restic backup of the server root; CHECKPOINT RELEASE",
+                    "tables": tables,
                 },
-                "tables": tables,
-            }
-            final = staged.publish(manifest)
-        removed = prune(backup_dir, "questdb", s.keep)
+            )
+            log(f"CHECKPOINT CREATE done; restic backup of {root} to {r.repository.location}")
+            exclude = [f"{root}/{pattern}" for pattern in s.exclude] + [f"{folder}/.lock", str(marker)]
+            summary = r.repository.backup([str(root), str(folder)], TAG, exclude)
+        finally:
+            release_error = release_checkpoint(db, marker)
+        checkpoint_seconds = time.monotonic() - cp_started
+    outcome.record(summary)
     log(
-        f"backup {final} done: {human(hasher.size)} archive of {human(stats['source_bytes'])} in "
-        f"{stats['files']} files, {manifest['duration_seconds']:.1f}s (checkpoint held "
-        f"{checkpoint_seconds:.1f}s), {len(tables)} tables"
+        f"snapshot {outcome.snapshot_id}: {human(outcome.bytes_added)} added for "
+        f"{human(outcome.bytes_processed)} in {summary['total_files_processed']} files, "
+        f"{time.monotonic() - started:.1f}s (checkpoint held {checkpoint_seconds:.1f}s), {len(tables)} tables"
     )
-    if stats["vanished"] or stats["padded_files"]:
-        log(
-            f"{stats['vanished']} files vanished and {stats['padded_files']} shrank during the copy "
-            "(not checkpointed data)"
-        )
-    if removed:
-        log(f"pruned {', '.join(removed)} (keep {s.keep})")
+    if summary["partial"]:
+        outcome.error = "some files could not be read (not checkpointed data); see the journal"
     if release_error:
         # The backup is good, but QuestDB still pauses its housekeeping: make the run fail visibly.
-        raise BackupError(f"{release_error} (backup {final.name} is complete)")
+        raise BackupError(f"{release_error} (snapshot {outcome.snapshot_id} is complete)")
     return 0
 
 
@@ -162,10 +135,10 @@ def release_checkpoint(db: QuestDB, marker: Path) -> str:
     return ""
 
 
-def release(s: QuestDBSettings) -> int:
+def release(s: QuestDBSettings, r: RepositorySettings) -> int:
     """The `release` command: CHECKPOINT RELEASE by hand (after an interrupted backup)."""
     db = connect(s)
     db.exec("CHECKPOINT RELEASE")
-    (s.backup_dir / CHECKPOINT_MARKER).unlink(missing_ok=True)
+    (manifest_dir(r.state_dir, TAG) / CHECKPOINT_MARKER).unlink(missing_ok=True)
     log("CHECKPOINT RELEASE done")
     return 0
