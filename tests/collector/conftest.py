@@ -15,7 +15,8 @@ from collector.schema import TABLES as SPECS
 from tests.support.questdb_server import QuestDBServer
 from tests.support.schema import create_schema, schema
 
-TABLES = tuple(table["name"] for table in schema())  # the role's tables, collector_metrics and backup_runs too
+# The role's tables: the collector's data tables, collector_metrics and backup_runs.
+TABLES = tuple(table["name"] for table in schema())
 
 
 @pytest.fixture(scope="session")
