@@ -125,16 +125,24 @@ class Repo:
             **extra,
         }
 
-    def restic(self, *args: str) -> subprocess.CompletedProcess[str]:
-        env = {
+    def environment(self) -> dict[str, str]:
+        return {
             **os.environ,
             "RESTIC_REPOSITORY": self.location,
             "RESTIC_PASSWORD_FILE": str(self.password_file),
             "RESTIC_CACHE_DIR": str(self.folder / "cache"),
         }
+
+    def restic(self, *args: str) -> subprocess.CompletedProcess[str]:
+        argv = ["restic", *args]
+        return subprocess.run(argv, env=self.environment(), capture_output=True, text=True, timeout=300)
+
+    def dump(self, snapshot: str, path: str) -> bytes:
+        """A file of a snapshot, byte for byte."""
+        argv = ["restic", "dump", snapshot, path]
         return subprocess.run(
-            ["restic", *args], env=env, capture_output=True, text=True, check=False, timeout=300
-        )
+            argv, env=self.environment(), capture_output=True, check=True, timeout=300
+        ).stdout
 
     def snapshots(self, tag: str) -> list[dict[str, Any]]:
         result = self.restic("snapshots", "--json", "--tag", tag)

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import sqlite3
-import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -112,16 +110,7 @@ def test_online_backup_and_restore_round_trip(tmp_path: Path) -> None:
         t: n for t, (n, _) in expected.items()
     }
     (snapshot,) = repo.snapshots("grafana")
-    stored = subprocess.run(
-        ["restic", "dump", snapshot["id"], f"{snapshot['paths'][0]}/grafana.db"],
-        env={
-            **os.environ,
-            "RESTIC_REPOSITORY": repo.location,
-            "RESTIC_PASSWORD_FILE": str(repo.password_file),
-        },
-        capture_output=True,
-        check=True,
-    ).stdout
+    stored = repo.dump(snapshot["id"], f"{snapshot['paths'][0]}/grafana.db")
     assert hashlib.sha256(stored).hexdigest() == manifest["database"]["sha256"]
     # The copy left the program's state folder once it was in the snapshot.
     assert not (repo.folder / "state" / "grafana" / "grafana.db").exists()

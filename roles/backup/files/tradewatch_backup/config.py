@@ -153,6 +153,11 @@ def abs_path(key: str, value: str) -> Path:
     return Path(value)
 
 
+def host_name(config: configparser.ConfigParser) -> str:
+    """The name this host's snapshots and backup_runs rows carry: [repository] host, else the system's."""
+    return config["repository"].get("host", "") or socket.gethostname()
+
+
 def repository_settings(args: argparse.Namespace, config: configparser.ConfigParser) -> RepositorySettings:
     section = config["repository"]
     location = setting(args, section, "repository")
@@ -170,7 +175,7 @@ def repository_settings(args: argparse.Namespace, config: configparser.ConfigPar
             location=location,
             password_file=abs_path("password_file", section.get("password_file", "")),
             cache_dir=abs_path("cache_dir", section.get("cache_dir", "")),
-            host=section.get("host", "") or socket.gethostname(),
+            host=host_name(config),
             ssh_key=section.get("ssh_key", ""),
             known_hosts=section.get("known_hosts", ""),
             ssh_port=int_setting(args, section, "ssh_port", 1),
@@ -187,7 +192,7 @@ def report_settings(config: configparser.ConfigParser) -> ReportSettings:
     section, questdb = config["report"], config["questdb"]
     return ReportSettings(
         url=section.get("url", ""),
-        host=config["repository"].get("host", "") or socket.gethostname(),
+        host=host_name(config),
         user=questdb.get("user", ""),
         password=questdb.get("password", ""),
         table=section.get("table", ""),
