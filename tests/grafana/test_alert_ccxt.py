@@ -33,6 +33,7 @@ from tests.support.ccxt_standin.harness import RunningDaemon
 SPEED = 60.0  # virtual seconds per wall-clock second
 HOST = "ccxt-standin-1"
 VENUES = ("binance", "bybit", "hyperliquid")
+HOOK_INTERVAL = 0.2  # wall-clock seconds between the hook's status documents
 
 
 class VirtualClock:
@@ -84,7 +85,9 @@ def ccxt_run(monitoring: Monitoring, tmp_path_factory: pytest.TempPathFactory) -
     collector = threading.Thread(target=app.run, daemon=True)
     collector.start()
     runner = DaemonRunner(network=Network(), oi_interval_minutes=0.02, funding_interval_minutes=0.04)
-    hook = StatusPublisher(RunnerStatus(runner, clock=clock), QueueWriter(queue), interval=0.2).start()
+    hook = StatusPublisher(
+        RunnerStatus(runner, clock=clock), QueueWriter(queue), interval=HOOK_INTERVAL
+    ).start()
     try:
         with RunningDaemon(runner):
             time.sleep(12)  # ~12 virtual minutes
@@ -121,8 +124,19 @@ def test_every_venue_failing_fires_error_rate_and_disconnected_per_venue(
 def test_a_running_daemon_is_not_down(
     monitoring: Monitoring, prod_rules: dict[str, Any], ccxt_run: Run
 ) -> None:
+    # Evaluated when the next report after the last one before failing_at was due: at 60 times the wall
+    # clock, a 0.5 s stall of the hook's thread on a busy machine is 30 virtual seconds of silence.
+    reports = monitoring.query(
+        f"SELECT cast(timestamp AS long), running FROM daemon_metrics WHERE host = '{HOST}'"
+        f" AND timestamp <= {ccxt_run.failing_at // 1000} ORDER BY timestamp"
+    )[1]
+    states = [running for _, running in reports]
+    started = states.index(True) if True in states else len(states)
+    assert states[started:] and all(states[started:]), f"running, then stopped before failing_at: {states}"
+    last = reports[-1][0]
+    due = last * 1000 + int(HOOK_INTERVAL * SPEED * S)
     group, rule = prod_rules["daemon-down"]
-    fired = firing_at(monitoring, group, rule, ccxt_run.failing_at)
+    fired = firing_at(monitoring, group, rule, due)
     assert HOST not in instances(fired, "host"), fired
 
 
