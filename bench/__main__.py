@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import tempfile
 import time
@@ -34,7 +35,7 @@ class Settings:
     tls_rows: int
 
 
-FULL = Settings(1_000_000, 3, 5_616_000, 10_000, 60.0, 1_000, 60.0, 90, 3, 10, 1_000, 20_000, 60.0, 500_000)
+FULL = Settings(1_000_000, 3, 5_616_000, 10_000, 60.0, 1_000, 60.0, 90, 3, 50, 1_000, 20_000, 60.0, 500_000)
 QUICK = Settings(20_000, 1, 20_000, 2_000, 5.0, 1_000, 5.0, 2, 1, 2, 100, 2_000, 5.0, 10_000)
 
 
@@ -129,9 +130,12 @@ def _backlog(report: Report, s: Settings, workdir: Path, keep: bool) -> None:
 
 def _latency(report: Report, s: Settings, workdir: Path, keep: bool) -> None:
     from bench.common import questdb
-    from bench.latency import bench_latency
+    from bench.latency import SERVER_SETTINGS, bench_latency
+    from bench.retention import RAW_TTL
+    from tests.support.schema import create_views
 
-    with questdb(workdir, "latency", keep=keep) as server:
+    with questdb(workdir, "latency", ttl=RAW_TTL, keep=keep, extra=SERVER_SETTINGS) as server:
+        create_views(server)  # refreshed on every transaction of their base tables, as deployed
         report.add(*bench_latency(server, s.latency_rate, s.latency_seconds, workdir, report.details))
 
 
@@ -183,11 +187,20 @@ def main(argv: list[str] | None = None) -> int:
     mode = "quick" if args.quick else "full"
     if args.workdir is not None:
         args.workdir.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="tradewatch-bench-", dir=args.workdir) as tmp:
+    with contextlib.ExitStack() as stack:
+        prefix = "tradewatch-bench-"
+        if args.keep:  # the servers' roots stay where they are, for a look afterwards
+            tmp = tempfile.mkdtemp(prefix=prefix, dir=args.workdir)
+        else:
+            tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix=prefix, dir=args.workdir))
         say(f"bench ({mode}) in {tmp}; load average {load_average()}")
         report, load_start, load_end = run(args, Path(tmp))
     print(header(mode, load_start, load_end))
     print(render_table(report.results))
+    if report.details.get("dashboards_slowest"):
+        from bench.dashboards import slowest_queries
+
+        print(slowest_queries(report.details))
     missed = [r for r in report.results if r.met is False]
     print(f"{len(report.results)} rows; {len(missed)} target(s) not met" if missed else "every target met")
     if args.json is not None:

@@ -2,16 +2,29 @@
 
 A producer thread feeds ``MetricsClient.add_many()`` every 100 ms with rate/10 R-shaped pipeline
 rows stamped with the current time, plus one canary: a ``daemon_metrics`` row of host
-``bench-canary`` whose timestamp is its event time. A poller thread asks QuestDB (PG wire, the
+``bench-canary`` whose timestamp is its event time. A poller in a process of its own (as Grafana is:
+the producer's interpreter lock must not delay what it observes) asks QuestDB (PG wire, the
 read-only user Grafana uses) every 5 ms for canaries newer than the last one seen; a canary's
 latency is the wall clock when its row first shows up minus its timestamp. The client runs with
 the collector's defaults (durable spool, batch_size 500, flush timer 1 s).
+
+The server is the deployed design: the role's page sizes, the raw TTLs and the rollup views, which
+refresh on every transaction of their base tables.
+
+Where the time goes: QuestDB records when it committed each WAL transaction
+(``wal_transactions()``, the same clock), so each canary's latency splits into event -> WAL commit
+(the collector: spool, batching, the HTTP request) and WAL commit -> visible (QuestDB applying the
+transaction to the table, plus up to one poll interval). Only the sequencer's V2 log records which
+rows a transaction holds; the bench's server uses it (``cairo.default.sequencer.part.txn.count``),
+deploys keep QuestDB's default.
 """
 
 from __future__ import annotations
 
+import bisect
+import multiprocessing
+import queue
 import tempfile
-import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -19,6 +32,7 @@ from typing import Any
 
 import psycopg
 
+from bench import retention
 from bench.common import BenchQuestDB, Progress, Result, fmt_ms, fmt_rate, percentile, say
 from bench.workload import DATA_TYPES, EXCHANGES, SYMBOLS, templates
 from collector.config import config_from_mapping
@@ -28,39 +42,28 @@ from collector.sink.client import MetricsClient
 CANARY_HOST = "bench-canary"
 TICK = 0.1
 POLL = 0.005
-TARGET_P99 = 0.250
+TARGET_P99 = 0.100
+TARGET_MAX = 0.250
+SERVER_SETTINGS = {**retention.SERVER_SETTINGS, "cairo.default.sequencer.part.txn.count": "50000"}
 SERIES = [(e, s, d) for d in DATA_TYPES for s in SYMBOLS for e in EXCHANGES]
+EPOCH = datetime(1970, 1, 1)
 
 
-class Canaries:
-    """Event times of the canaries sent, and when each became visible."""
-
-    def __init__(self) -> None:
-        self.sent: dict[int, float] = {}  # timestamp (µs) -> event time (s since the epoch)
-        self.seen: dict[int, float] = {}
-        self.lock = threading.Lock()
-
-    def pairs(self) -> list[tuple[float, float]]:
-        """(event time, visible time) of every canary seen."""
-        with self.lock:
-            return [(event, self.seen[ts]) for ts, event in self.sent.items() if ts in self.seen]
-
-    def latencies(self) -> list[float]:
-        with self.lock:
-            return [self.seen[ts] - event for ts, event in self.sent.items() if ts in self.seen]
+def micros(ts: datetime) -> int:
+    return (ts.replace(tzinfo=None) - EPOCH) // timedelta(microseconds=1)
 
 
-def produce(
-    client: MetricsClient, rate: int, seconds: float, canaries: Canaries, stop: threading.Event
-) -> int:
+def produce(client: MetricsClient, rate: int, seconds: float) -> tuple[int, dict[int, float]]:
+    """Rows sent at ``rate`` for ``seconds``; the canaries' event times by timestamp (µs)."""
     t = templates("bench-latency", datetime.now(UTC))
     per_tick = max(1, round(rate * TICK))
     sent = 0
+    canaries: dict[int, float] = {}
     due = time.monotonic()
     end = due + seconds
     tick = 0
     with Progress(f"latency at {rate:,} rows/s", seconds, "s") as bar:
-        while not stop.is_set() and time.monotonic() < end:
+        while time.monotonic() < end:
             now = datetime.now(UTC)
             batch: list[MetricModel] = []
             for i in range(per_tick - 1):
@@ -78,9 +81,7 @@ def produce(
                 )
             canary = t.daemon.model_copy(update={"timestamp": now, "host": CANARY_HOST, "fetch_count": tick})
             batch.append(canary)
-            stamp = (now - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
-            with canaries.lock:
-                canaries.sent[stamp] = now.timestamp()
+            canaries[micros(now)] = now.timestamp()
             sent += client.add_many(batch)
             tick += 1
             bar.advance(TICK)
@@ -88,11 +89,13 @@ def produce(
             delay = due - time.monotonic()
             if delay > 0:
                 time.sleep(delay)
-    return sent
+    return sent, canaries
 
 
-def poll(dsn: str, canaries: Canaries, stop: threading.Event) -> None:
-    last = datetime(1970, 1, 1)
+def poll(dsn: str, stop: Any, out: Any) -> None:
+    """In its own process: every POLL seconds, the canaries that became visible; put {µs: seen at}."""
+    seen: dict[int, float] = {}
+    last = EPOCH
     with psycopg.connect(dsn, autocommit=True) as conn:
         while not stop.is_set():
             rows = conn.execute(
@@ -100,13 +103,50 @@ def poll(dsn: str, canaries: Canaries, stop: threading.Event) -> None:
                 (CANARY_HOST, last),
             ).fetchall()
             seen_at = time.time()
+            for (ts,) in rows:
+                seen.setdefault(micros(ts), seen_at)
             if rows:
-                with canaries.lock:
-                    for (ts,) in rows:
-                        stamp = (ts - datetime(1970, 1, 1)) // timedelta(microseconds=1)
-                        canaries.seen.setdefault(stamp, seen_at)
                 last = rows[-1][0]
             time.sleep(POLL)
+    out.put(seen)
+
+
+def commit_times(server: BenchQuestDB, stamps: list[int]) -> dict[int, float]:
+    """When QuestDB committed the WAL transaction holding each canary (seconds since the epoch)."""
+    txns = sorted(
+        (int(lo), int(hi), int(at))
+        for lo, hi, at in server.rows(
+            "SELECT cast(minTimestamp AS long), cast(maxTimestamp AS long), cast(timestamp AS long)"
+            " FROM wal_transactions('daemon_metrics') WHERE rowCount > 0"
+        )
+        if lo is not None and hi is not None
+    )
+    lows = [lo for lo, _, _ in txns]
+    out = {}
+    for stamp in stamps:
+        i = bisect.bisect_right(lows, stamp) - 1
+        if i >= 0 and txns[i][0] <= stamp <= txns[i][1]:
+            out[stamp] = txns[i][2] / 1e6
+    return out
+
+
+def wait_visible(server: BenchQuestDB, count: int, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    query = f"SELECT count() FROM daemon_metrics WHERE host = '{CANARY_HOST}'"
+    while server.rows(query)[0][0] < count and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+def summary(values: list[float]) -> dict[str, float]:
+    return {
+        "p50": percentile(values, 50),
+        "p99": percentile(values, 99),
+        "max": max(values, default=float("nan")),
+    }
+
+
+def spread(values: list[float]) -> str:
+    return "/".join(fmt_ms(percentile(values, p))[:-3] for p in (50, 99)) + f"/{max(values) * 1000:.1f} ms"
 
 
 def bench_latency(
@@ -127,53 +167,76 @@ def bench_latency(
                 "metrics": {"enabled": False},
             }
         )
-        canaries = Canaries()
-        stop = threading.Event()
-        poller = threading.Thread(
-            target=poll, args=(server.pg_dsn(readonly=True), canaries, stop), daemon=True
-        )
+        ctx = multiprocessing.get_context("spawn")
+        stop, out = ctx.Event(), ctx.Queue()
+        poller = ctx.Process(target=poll, args=(server.pg_dsn(readonly=True), stop, out), daemon=True)
         poller.start()
+        time.sleep(1.0)  # the poller's interpreter and connection are up before the first canary
         client = MetricsClient(config)
         try:
             started = time.monotonic()
-            sent = produce(client, rate, seconds, canaries, stop)
+            sent, canaries = produce(client, rate, seconds)
             elapsed = time.monotonic() - started
             client.flush(60)
-            deadline = time.monotonic() + 30
-            while len(canaries.latencies()) < len(canaries.sent) and time.monotonic() < deadline:
-                time.sleep(0.05)
+            wait_visible(server, len(canaries), 30)
+            time.sleep(5 * POLL)
         finally:
             stop.set()
+            try:
+                seen: dict[int, float] = out.get(timeout=30)
+            except queue.Empty:
+                seen = {}
             poller.join(10)
             client.close(10)
-    latencies = canaries.latencies()
-    missing = len(canaries.sent) - len(latencies)
+    committed = commit_times(server, sorted(canaries))
+    latencies = [seen[ts] - event for ts, event in canaries.items() if ts in seen]
+    to_commit = [committed[ts] - event for ts, event in canaries.items() if ts in committed and ts in seen]
+    to_visible = [seen[ts] - committed[ts] for ts in canaries if ts in committed and ts in seen]
+    missing = len(canaries) - len(latencies)
     p50, p95, p99 = (percentile(latencies, p) for p in (50, 95, 99))
+    worst = max(latencies, default=float("nan"))
     achieved = sent / elapsed
     details["latency"] = {
         "rate": achieved,
-        "canaries": len(canaries.sent),
+        "canaries": len(canaries),
         "missing": missing,
         "p50": p50,
         "p95": p95,
         "p99": p99,
-        "max": max(latencies, default=float("nan")),
+        "max": worst,
+        "to_commit": summary(to_commit),
+        "to_visible": summary(to_visible),
     }
-    details["latency_raw"] = canaries.pairs()
+    details["latency_raw"] = [
+        (event, committed.get(ts), seen[ts]) for ts, event in sorted(canaries.items()) if ts in seen
+    ]
     note = (
         f"{len(latencies)} canaries over {elapsed:.0f} s at {fmt_rate(achieved)}; poll {POLL * 1000:.0f} ms"
     )
     if missing:
         note = f"{missing} canaries never visible; " + note
+    complete = missing == 0 and achieved >= 0.95 * rate
+    if to_commit:
+        collector = f"event -> WAL commit (collector) p50/p99/max {spread(to_commit)}"
+        server = f"WAL commit -> visible (QuestDB, poll) p50/p99/max {spread(to_visible)}"
+    else:
+        collector, server = "no WAL commit times (wal_transactions without min/max timestamps)", ""
     return [
         Result("Latency", "event -> visible in SQL, p50", fmt_ms(p50), note=note),
-        Result("Latency", "event -> visible in SQL, p95", fmt_ms(p95)),
+        Result("Latency", "event -> visible in SQL, p95", fmt_ms(p95), note=collector),
         Result(
             "Latency",
             "event -> visible in SQL, p99",
             fmt_ms(p99),
-            f"<= {TARGET_P99 * 1000:.0f} ms",
-            p99 <= TARGET_P99 and missing == 0 and achieved >= 0.95 * rate,
-            f"max {fmt_ms(max(latencies, default=float('nan')))}",
+            f"<= {fmt_ms(TARGET_P99)}",
+            p99 <= TARGET_P99 and complete,
+            server,
+        ),
+        Result(
+            "Latency",
+            "event -> visible in SQL, max",
+            fmt_ms(worst),
+            f"<= {fmt_ms(TARGET_MAX)}",
+            worst <= TARGET_MAX and complete,
         ),
     ]

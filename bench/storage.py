@@ -32,7 +32,7 @@ from bench.retention import RAW_TTL, SERVER_SETTINGS, UPSTREAM_TTL
 from bench.workload import DAY_S, ROWS_PER_DAY, SECOND_US, TABLES, history_sql
 from tests.support.schema import create_views, wait_views
 
-TARGET_BYTES = 3e9
+TARGET_BYTES = 1e9
 SLICE_S = 6 * 3600
 PURGE_WAIT = 12.0  # WAL segments are purged every 5 s (BenchQuestDB); let two rounds pass
 
@@ -193,9 +193,8 @@ def bench_storage(
                 "Storage before",
                 "total, 90 days of R (upstream design)",
                 fmt_bytes(total),
-                f"<= {fmt_bytes(TARGET_BYTES)}",
-                total <= TARGET_BYTES,
-                f"projected from {before_days} measured day(s): closed partitions' bytes/row x 91 days",
+                note=f"baseline; projected from {before_days} measured day(s): closed partitions' bytes/row"
+                " x 91 days",
             )
         )
     results += after(workdir, days, keep, details, dashboard_repeats, storage)
