@@ -10,6 +10,7 @@ from typing import Any
 import yaml
 
 from bench.common import REPO
+from tests.support.questdb_server import page_sizes
 
 
 def _load(path: str) -> dict[str, Any]:
@@ -30,8 +31,4 @@ UPSTREAM_TTL = {
     "trading_metrics": "365d",
 }
 # The role's page sizes for a small, low-cardinality database (QuestDB's defaults are 16 MiB each).
-SERVER_SETTINGS: dict[str, str] = {
-    key: str(_load("roles/questdb/defaults/main.yml")["questdb_append_page_size"])
-    for key in _load("roles/questdb/vars/main.yml")["_questdb_server_conf"]
-    if key.endswith("append.page.size")
-}
+SERVER_SETTINGS: dict[str, str] = page_sizes()

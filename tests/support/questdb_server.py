@@ -51,9 +51,20 @@ def free_port() -> int:
     raise RuntimeError(f"no free port below {low} on 127.0.0.1")
 
 
+def _role_file(name: str) -> dict[str, Any]:
+    return dict(yaml.safe_load((REPO / "roles" / "questdb" / name / "main.yml").read_text()))
+
+
 def jvm_flags(java_major: str) -> list[str]:
-    role_vars = yaml.safe_load((REPO / "roles" / "questdb" / "vars" / "main.yml").read_text())
-    return list(role_vars["_questdb_jvm_flags_by_java"][java_major])
+    return list(_role_file("vars")["_questdb_jvm_flags_by_java"][java_major])
+
+
+def page_sizes() -> dict[str, str]:
+    """The role's append page sizes (server.conf keys ending in append.page.size) at its default."""
+    size = str(_role_file("defaults")["questdb_append_page_size"])
+    return {
+        key: size for key in _role_file("vars")["_questdb_server_conf"] if key.endswith("append.page.size")
+    }
 
 
 def unpack_runtime(archive: Path) -> Path:
@@ -137,8 +148,8 @@ class QuestDBServer:
             "pg.readonly.user.enabled": "true",
             "pg.readonly.user": self.ro_user,
             "pg.readonly.password": self.ro_password,
-            "cairo.writer.data.append.page.size": "1M",
             "shared.worker.count": "2",
+            **page_sizes(),
         }
         # Escaped as the questdb role writes server.conf (one filter for both).
         lines = (f"{k}={java_properties_value(v)}\n" for k, v in settings.items())
