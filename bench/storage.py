@@ -91,15 +91,19 @@ def projected_90_days(server: BenchQuestDB, table: str, fixed: int) -> int:
 def until_full(server: BenchQuestDB, name: str) -> int:
     """Bytes the active partition of ``name`` still adds before it closes: the rows a closed
     partition holds (the median) less the active one's, at the closed partitions' bytes per row.
-    The dataset ends at the time of day the bench runs; the peak is at the end of that day."""
-    parts = server.rows(f"SELECT numRows, diskSize, active FROM table_partitions('{name}')")
-    closed = sorted((int(r), int(b)) for r, b, active in parts if not active and int(r))
-    active = sum(int(r) for r, _, a in parts if a)
-    if not closed:
+    The dataset ends at the time of day the bench runs; the peak is at the end of that day. A
+    partition QuestDB split (``2026-12-06T073540-000001``) counts with the period it belongs to."""
+    periods: dict[str, list[int]] = {}
+    for part, rows, size in server.rows(f"SELECT name, numRows, diskSize FROM table_partitions('{name}')"):
+        period = periods.setdefault(str(part).split("T")[0], [0, 0])
+        period[0] += int(rows)
+        period[1] += int(size)
+    if len(periods) < 2:
         return 0
-    full_rows = closed[len(closed) // 2][0]
-    per_row = sum(b for _, b in closed) / sum(r for r, _ in closed)
-    return int(max(0, full_rows - active) * per_row)
+    *closed, (active_rows, _) = (periods[key] for key in sorted(periods))
+    full_rows = sorted(rows for rows, _ in closed)[len(closed) // 2]
+    per_row = sum(size for _, size in closed) / max(1, sum(rows for rows, _ in closed))
+    return int(max(0, full_rows - active_rows) * per_row)
 
 
 def before(workdir: Path, days: int, keep: bool, details: dict[str, Any]) -> tuple[int, dict[str, int]]:
