@@ -157,8 +157,8 @@ def say(text: str) -> None:
 
 @dataclass
 class BenchQuestDB(QuestDBServer):
-    """The test harness's QuestDB (same JVM flags, auth and 1M append pages as the tests) with extra
-    server.conf keys; WAL segments are purged every 5 s so disk sizes settle quickly."""
+    """The test harness's QuestDB (same JVM flags, auth and the role's append page sizes as the tests)
+    with extra server.conf keys; WAL segments are purged every 5 s so disk sizes settle quickly."""
 
     extra: dict[str, str] = field(default_factory=dict)
 

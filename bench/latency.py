@@ -32,7 +32,6 @@ from typing import Any
 
 import psycopg
 
-from bench import retention
 from bench.common import BenchQuestDB, Progress, Result, fmt_ms, fmt_rate, percentile, say
 from bench.workload import DATA_TYPES, EXCHANGES, SYMBOLS, templates
 from collector.config import config_from_mapping
@@ -44,7 +43,7 @@ TICK = 0.1
 POLL = 0.005
 TARGET_P99 = 0.100
 TARGET_MAX = 0.250
-SERVER_SETTINGS = {**retention.SERVER_SETTINGS, "cairo.default.sequencer.part.txn.count": "50000"}
+SERVER_SETTINGS = {"cairo.default.sequencer.part.txn.count": "50000"}  # V2: timestamps per transaction
 SERIES = [(e, s, d) for d in DATA_TYPES for s in SYMBOLS for e in EXCHANGES]
 EPOCH = datetime(1970, 1, 1)
 

@@ -1,6 +1,7 @@
 """The retention design under test is the one a deploy creates: the raw TTLs of the prod inventory,
 the questdb role's rollup views (created by tests/support/schema.py with the modules' own SQL
-builders) and the role's page-size settings.
+builders) and the role's page-size settings (which every test server takes:
+tests/support/questdb_server.py).
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from typing import Any
 import yaml
 
 from bench.common import REPO
-from tests.support.questdb_server import page_sizes
 
 
 def _load(path: str) -> dict[str, Any]:
@@ -30,5 +30,3 @@ UPSTREAM_TTL = {
     "daemon_metrics": "90d",
     "trading_metrics": "365d",
 }
-# The role's page sizes for a small, low-cardinality database (QuestDB's defaults are 16 MiB each).
-SERVER_SETTINGS: dict[str, str] = page_sizes()

@@ -28,7 +28,7 @@ from bench.common import (
     questdb,
     say,
 )
-from bench.retention import RAW_TTL, SERVER_SETTINGS, UPSTREAM_TTL
+from bench.retention import RAW_TTL, UPSTREAM_TTL
 from bench.workload import DAY_S, ROWS_PER_DAY, SECOND_US, TABLES, history_sql
 from tests.support.schema import create_views, wait_views
 
@@ -78,32 +78,38 @@ def table_sizes(server: BenchQuestDB) -> dict[str, dict[str, int]]:
     return out
 
 
+def periods(server: BenchQuestDB, name: str) -> list[tuple[int, int]]:
+    """(rows, bytes) of each partition period of ``name``, oldest first, the active one last. A
+    partition QuestDB split (``2026-12-06T073540-000001``) counts with the period it belongs to."""
+    out: dict[str, list[int]] = {}
+    for part, rows, size in server.rows(f"SELECT name, numRows, diskSize FROM table_partitions('{name}')"):
+        period = out.setdefault(str(part).split("T")[0], [0, 0])
+        period[0] += int(rows)
+        period[1] += int(size)
+    return [(rows, size) for rows, size in (out[key] for key in sorted(out))]
+
+
+def bytes_per_row(parts: list[tuple[int, int]]) -> float:
+    return sum(size for _, size in parts) / max(1, sum(rows for rows, _ in parts))
+
+
 def projected_90_days(server: BenchQuestDB, table: str, fixed: int) -> int:
     """90 days of ``table`` under R from its closed partitions' bytes per row (+ the active one)."""
-    parts = server.rows(f"SELECT numRows, diskSize, active FROM table_partitions('{table}')")
-    closed = [(int(r), int(b)) for r, b, active in parts if not active and int(r)] or [
-        (int(r), int(b)) for r, b, _ in parts if int(r)
-    ]
-    per_row = sum(b for _, b in closed) / sum(r for r, _ in closed)
-    return int(fixed + per_row * ROWS_PER_DAY[table] * 91)
+    parts = periods(server, table)
+    closed = parts[:-1] or parts
+    return int(fixed + bytes_per_row(closed) * ROWS_PER_DAY[table] * 91)
 
 
 def until_full(server: BenchQuestDB, name: str) -> int:
     """Bytes the active partition of ``name`` still adds before it closes: the rows a closed
     partition holds (the median) less the active one's, at the closed partitions' bytes per row.
-    The dataset ends at the time of day the bench runs; the peak is at the end of that day. A
-    partition QuestDB split (``2026-12-06T073540-000001``) counts with the period it belongs to."""
-    periods: dict[str, list[int]] = {}
-    for part, rows, size in server.rows(f"SELECT name, numRows, diskSize FROM table_partitions('{name}')"):
-        period = periods.setdefault(str(part).split("T")[0], [0, 0])
-        period[0] += int(rows)
-        period[1] += int(size)
-    if len(periods) < 2:
+    The dataset ends at the time of day the bench runs; the peak is at the end of that day."""
+    parts = periods(server, name)
+    if len(parts) < 2:
         return 0
-    *closed, (active_rows, _) = (periods[key] for key in sorted(periods))
+    *closed, (active_rows, _) = parts
     full_rows = sorted(rows for rows, _ in closed)[len(closed) // 2]
-    per_row = sum(size for _, size in closed) / max(1, sum(rows for rows, _ in closed))
-    return int(max(0, full_rows - active_rows) * per_row)
+    return int(max(0, full_rows - active_rows) * bytes_per_row(closed))
 
 
 def before(workdir: Path, days: int, keep: bool, details: dict[str, Any]) -> tuple[int, dict[str, int]]:
@@ -127,7 +133,7 @@ def after(
 ) -> list[Result]:
     say(f"retention design: raw TTLs {RAW_TTL}, rollup views, {days} days of R")
     results: list[Result] = []
-    with questdb(workdir, "storage-after", ttl=RAW_TTL, keep=keep, extra=SERVER_SETTINGS) as server:
+    with questdb(workdir, "storage-after", ttl=RAW_TTL, keep=keep) as server:
         views = create_views(server)
         end_us = aligned_now_us()
         started = time.monotonic()
