@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import json
 import random
+import re
 import shutil
 import socket
 import subprocess
@@ -59,12 +60,17 @@ def jvm_flags(java_major: str) -> list[str]:
     return list(_role_file("vars")["_questdb_jvm_flags_by_java"][java_major])
 
 
-def page_sizes() -> dict[str, str]:
-    """The role's append page sizes (server.conf keys ending in append.page.size) at its default."""
-    size = str(_role_file("defaults")["questdb_append_page_size"])
-    return {
-        key: size for key in _role_file("vars")["_questdb_server_conf"] if key.endswith("append.page.size")
-    }
+def storage_settings() -> dict[str, str]:
+    """The role's server.conf keys that shape storage (``cairo.*``: page sizes, Parquet compression,
+    WAL by default) at the role's defaults, so every test server stores data as a deploy does."""
+    defaults = _role_file("defaults")
+    out = {}
+    for key, template in _role_file("vars")["_questdb_server_conf"].items():
+        if key.startswith("cairo."):
+            var = re.fullmatch(r"\{\{ (questdb_\w+) \}\}", str(template))
+            value = defaults[var.group(1)] if var else template
+            out[key] = str(value).lower() if isinstance(value, bool) else str(value)
+    return out
 
 
 def unpack_runtime(archive: Path) -> Path:
@@ -149,7 +155,7 @@ class QuestDBServer:
             "pg.readonly.user": self.ro_user,
             "pg.readonly.password": self.ro_password,
             "shared.worker.count": "2",
-            **page_sizes(),
+            **storage_settings(),
         }
         # Escaped as the questdb role writes server.conf (one filter for both).
         lines = (f"{k}={java_properties_value(v)}\n" for k, v in settings.items())

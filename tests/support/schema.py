@@ -6,7 +6,9 @@ and the bench get exactly the tables and rollup views a deploy creates.
 
 from __future__ import annotations
 
+import importlib.util
 import time
+from types import ModuleType
 from typing import Any
 
 import yaml
@@ -33,6 +35,17 @@ def schema() -> list[dict[str, Any]]:
 def views() -> list[dict[str, Any]]:
     """The rollup views of the role (``_questdb_views``), in the order the role creates them."""
     return list(_role_vars().get("_questdb_views") or [])
+
+
+def parquet_job() -> ModuleType:
+    """The questdb role's nightly Parquet conversion (roles/questdb/files/questdb_parquet.py), as the
+    program the timer runs: tests and the bench convert with its own statement."""
+    path = REPO / "roles" / "questdb" / "files" / "questdb_parquet.py"
+    spec = importlib.util.spec_from_file_location("questdb_parquet", path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def create_schema(server: QuestDBServer, ttl: dict[str, str] | None = None) -> None:

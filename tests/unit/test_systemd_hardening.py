@@ -36,10 +36,15 @@ def test_each_difference_is_an_argument() -> None:
     ]
 
 
-@pytest.mark.parametrize("paths", [[], "/var/lib/questdb"])
+@pytest.mark.parametrize("paths", [None, "/var/lib/questdb"])
 def test_the_folders_are_required_as_a_list(paths: object) -> None:
     with pytest.raises(ValueError, match="folders the service writes"):
         systemd_hardening(paths)  # type: ignore[arg-type]
+
+
+def test_a_service_that_writes_nothing_gets_no_writable_folder() -> None:
+    found = dict(directives(systemd_hardening([])))
+    assert "ReadWritePaths" not in found and found["ProtectSystem"] == "strict"
 
 
 @pytest.mark.parametrize(
@@ -48,6 +53,7 @@ def test_the_folders_are_required_as_a_list(paths: object) -> None:
         "questdb/templates/questdb.service.j2",
         "collector/templates/collector.service.j2",
         "backup/templates/backup.service.j2",
+        "questdb/templates/questdb-parquet.service.j2",
     ],
 )
 def test_every_unit_takes_its_hardening_from_the_one_list(template: str) -> None:

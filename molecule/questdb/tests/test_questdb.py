@@ -269,3 +269,39 @@ def test_ilp_write_then_read(questdb: Any) -> None:
     assert answer["status"] == 204, answer
     rows = questdb.poll_rows(f"SELECT fetch_count, running FROM daemon_metrics WHERE host = '{host_tag}'")
     assert rows == [[7, True]]
+
+
+# ---- Nightly Parquet conversion -----------------------------------------------------------------
+def test_parquet_timer_is_scheduled_and_its_configuration_kept_from_others(
+    host: Any, settings: dict[str, Any]
+) -> None:
+    timer = host.service("questdb-parquet.timer")
+    assert timer.is_enabled and timer.is_running
+    next_run = host.check_output("systemctl show -p NextElapseUSecRealtime --value questdb-parquet.timer")
+    assert next_run.strip() not in ("", "n/a"), next_run
+    config = host.file(f"{settings['questdb_data_dir']}/conf/parquet.json")
+    assert (config.user, config.group, config.mode) == ("root", "questdb", 0o640)
+    assert "ReadWritePaths" not in host.file("/etc/systemd/system/questdb-parquet.service").content_string
+
+
+def test_the_nightly_job_converts_a_closed_day_and_keeps_its_rows(host: Any, questdb: Any) -> None:
+    """A row three days old and one of today; the job (run now, as its timer would) turns the old day
+    into Parquet, leaves today native, and both rows read back unchanged."""
+    tag = f"molecule-parquet-{time.time_ns()}"
+    questdb.sql(
+        "INSERT INTO daemon_metrics (timestamp, host, env, fetch_count) VALUES "
+        f"(dateadd('d', -3, now()), '{tag}', 'dev', 1), (now(), '{tag}', 'dev', 2)"
+    )
+    rows = f"SELECT fetch_count FROM daemon_metrics WHERE host = '{tag}' ORDER BY timestamp"
+    assert questdb.poll_rows(rows) == [[1], [2]]  # one transaction: both rows or none
+    host.run_expect([0], "systemctl start questdb-parquet.service")
+    result = host.check_output("systemctl show -p Result --value questdb-parquet.service")
+    assert result.strip() == "success"
+    journal = host.check_output("journalctl -u questdb-parquet.service --no-pager -o cat")
+    assert "daemon_metrics: converted" in journal or "daemon_metrics: every closed" in journal
+    today = questdb.rows("SELECT to_str(now(), 'yyyy-MM-dd')")[0][0]
+    parts = questdb.rows("SELECT name, isParquet FROM table_partitions('daemon_metrics') ORDER BY name")
+    assert [name for name, _ in parts if name < today], parts
+    assert all(parquet for name, parquet in parts if name < today), parts
+    assert parts[-1] == [today, False], parts
+    assert questdb.rows(rows) == [[1], [2]]

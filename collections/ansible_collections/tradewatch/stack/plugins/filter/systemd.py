@@ -25,19 +25,20 @@ def systemd_hardening(
 ) -> str:
     """The hardening directives of a unit's [Service] section, one per line.
 
-    read_write_paths: the only folders the service writes (everything else is read-only).
+    read_write_paths: the only folders the service writes (everything else is read-only); an empty
+        list for a service that writes none.
     capabilities: the capabilities it keeps (none by default).
     jit: true for a runtime with a JIT compiler (the JVM), which needs writable+executable memory.
     denied_syscalls: system call groups denied beyond @system-service.
     """
-    if isinstance(read_write_paths, str) or not read_write_paths:
-        raise ValueError("systemd_hardening needs the list of folders the service writes")
+    if isinstance(read_write_paths, str) or read_write_paths is None:
+        raise ValueError("systemd_hardening needs the list of folders the service writes ([] for none)")
     directives: list[tuple[str, str]] = [
         ("NoNewPrivileges", "yes"),
         ("CapabilityBoundingSet", " ".join(capabilities)),
         ("AmbientCapabilities", ""),
         ("ProtectSystem", "strict"),
-        ("ReadWritePaths", " ".join(read_write_paths)),
+        *([("ReadWritePaths", " ".join(read_write_paths))] if read_write_paths else []),
         ("ProtectHome", "yes"),
         ("PrivateTmp", "yes"),
         ("PrivateDevices", "yes"),
