@@ -126,9 +126,10 @@ def test_server_conf(host: Any, settings: dict[str, Any]) -> None:
 
 
 def test_append_pages_are_small(questdb: Any, role_vars: dict[str, Any], settings: dict[str, Any]) -> None:
-    """The running server took the role's append page size from server.conf (QuestDB's default: 16M)."""
+    """The running server took the role's append page size from server.conf (QuestDB's defaults: 16M for
+    the column and index pages, 1M for the WAL writers' pages)."""
     keys = [key for key in role_vars["_questdb_server_conf"] if key.endswith("append.page.size")]
-    assert len(keys) == 2
+    assert len(keys) == 3
     size = settings["questdb_append_page_size"]
     values = {row[0]: row[2:4] for row in questdb.rows("SHOW PARAMETERS") if row[0] in keys}
     assert values == {key: [size, "conf"] for key in keys}, values

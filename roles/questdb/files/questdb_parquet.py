@@ -7,7 +7,8 @@ rows or upserts into a converted partition still land (QuestDB rewrites that par
 takes a closed day of pipeline_metrics from 358 to 80 MB (bench/README.md, Retention). Converting a
 partition twice changes nothing, so a missed night is caught up by the next.
 
-The configuration is a JSON file (mode 0600; systemd hands it over as the credential ``config``):
+The configuration is a JSON file the role writes (root:questdb 0640, like server.conf: it holds the
+admin HTTP password):
 ``{"url": "http://127.0.0.1:9000", "user": ..., "password": ..., "tables": [...], "wait_seconds": 300}``.
 Runs on the QuestDB host with the standard library only. Exit status 1 when any table failed; each
 failure names its table, and the other tables are still converted.
@@ -18,7 +19,6 @@ from __future__ import annotations
 import argparse
 import base64
 import json
-import os
 import sys
 import time
 import urllib.error
@@ -104,7 +104,7 @@ def convert(client: Client, table: str, wait_seconds: float) -> tuple[list[str],
         f"SELECT designatedTimestamp, partitionBy FROM tables() WHERE table_name = '{table}'"
     )
     if not found:
-        raise QuestDBError(f"{table}: no such table")
+        raise QuestDBError("no such table")
     timestamp, partition_by = found[0]["designatedTimestamp"], str(found[0]["partitionBy"])
     if partition_by not in FLOOR_UNIT or not timestamp:
         return [], f"{table}: skipped (partitioned by {partition_by}, nothing to convert)"
@@ -116,7 +116,7 @@ def convert(client: Client, table: str, wait_seconds: float) -> tuple[list[str],
     deadline = time.monotonic() + wait_seconds
     while left := native_closed(client, table, partition_by):
         if time.monotonic() > deadline:
-            raise QuestDBError(f"{table}: still native after {wait_seconds:.0f} s: {', '.join(left)}")
+            raise QuestDBError(f"still native after {wait_seconds:.0f} s: {', '.join(left)}")
         time.sleep(1.0)
     done = [
         name for name, parquet, _ in partitions(client, table, partition_by) if parquet and name in native
@@ -137,8 +137,7 @@ def load_config(path: Path) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="questdb-parquet", description=__doc__.splitlines()[0])
-    default = Path(os.environ.get("CREDENTIALS_DIRECTORY", "/nonexistent")) / "config"
-    parser.add_argument("--config", type=Path, default=default, help="default: the systemd credential")
+    parser.add_argument("--config", type=Path, required=True, help="the JSON configuration")
     args = parser.parse_args(argv)
     config = load_config(args.config)
     client = Client(str(config["url"]), str(config["user"]), str(config["password"]))
