@@ -33,6 +33,14 @@ def partitions(server: QuestDBServer, table: str) -> list[tuple[str, int, bool]]
     return [(str(name), int(n), bool(parquet)) for name, n, parquet in rows]
 
 
+@pytest.fixture
+def server(fresh_questdb: QuestDBServer) -> QuestDBServer:
+    """A server of the test's own with the monitoring schema and three days of pipeline_metrics."""
+    create_schema(fresh_questdb)
+    fill(fresh_questdb, "pipeline_metrics", 3)
+    return fresh_questdb
+
+
 def config(server: QuestDBServer, tmp_path: Path, tables: list[str], **extra: Any) -> Path:
     path = tmp_path / "config"
     body = {"url": server.http_url, "user": server.http_user, "password": server.http_password}
@@ -41,11 +49,8 @@ def config(server: QuestDBServer, tmp_path: Path, tables: list[str], **extra: An
 
 
 def test_closed_partitions_become_parquet_and_every_row_stays(
-    fresh_questdb: QuestDBServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    server: QuestDBServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    server = fresh_questdb
-    create_schema(server)
-    fill(server, "pipeline_metrics", 3)
     totals = "SELECT count(), sum(records_count), min(timestamp), max(timestamp) FROM pipeline_metrics"
     before_totals = server.rows(totals)
     before = partitions(server, "pipeline_metrics")
@@ -78,26 +83,20 @@ def test_closed_partitions_become_parquet_and_every_row_stays(
 
 
 def test_a_failing_table_is_named_and_the_others_still_convert(
-    fresh_questdb: QuestDBServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    server: QuestDBServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    server = fresh_questdb
-    create_schema(server)
-    fill(server, "pipeline_metrics", 2)
     server.exec("CREATE TABLE plain (ts TIMESTAMP, v LONG)")  # not partitioned: nothing to convert
     tables = ["no_such_table", "plain", "pipeline_metrics"]
     assert job.main(["--config", str(config(server, tmp_path, tables))]) == 1
     out, err = capsys.readouterr()
     assert "no_such_table: FAILED" in err and "no_such_table" not in out
     assert "plain: skipped" in out
-    assert [p for _, _, p in partitions(server, "pipeline_metrics")] == [True, True, False]
+    assert [p for _, _, p in partitions(server, "pipeline_metrics")] == [True, True, True, False]
 
 
 def test_a_wrong_password_converts_nothing_and_says_so(
-    fresh_questdb: QuestDBServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    server: QuestDBServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    server = fresh_questdb
-    create_schema(server)
-    fill(server, "pipeline_metrics", 2)
     path = config(server, tmp_path, ["pipeline_metrics"], password="not-the-password")
     assert job.main(["--config", str(path)]) == 1
     err = capsys.readouterr().err
