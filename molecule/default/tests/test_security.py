@@ -31,6 +31,7 @@ MORE_SECRET_KEYS = (
 # Every file allowed to hold a secret: (owner, group, mode).
 SECRET_FILES = {
     "/var/lib/questdb/conf/server.conf": ("root", "questdb", 0o640),
+    "/var/lib/questdb/conf/parquet.json": ("root", "questdb", 0o640),  # the Parquet job's admin login
     "/etc/tradewatch-collector/credentials.env": ("root", "root", 0o600),
     "/etc/tradewatch-backup/backup.conf": ("root", "root", 0o600),
     "/etc/tradewatch-backup/repository-password": ("root", "root", 0o600),
