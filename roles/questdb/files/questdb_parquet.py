@@ -87,14 +87,10 @@ def partitions(client: Client, table: str, partition_by: str) -> list[tuple[str,
     return [(str(r["name"]), bool(r["isParquet"]), bool(r["closed"])) for r in rows]
 
 
-def native_closed(client: Client, table: str, partition_by: str) -> list[str]:
-    """The closed partitions of ``table`` still in QuestDB's native format, its newest excepted
-    (QuestDB 9.2 never converts the newest; 9.3 does when its period ended)."""
-    return [
-        name
-        for name, parquet, closed in partitions(client, table, partition_by)[:-1]
-        if closed and not parquet
-    ]
+def native_closed(parts: list[tuple[str, bool, bool]]) -> list[str]:
+    """The closed partitions of ``parts`` (from ``partitions()``) still in QuestDB's native format,
+    the newest excepted (QuestDB 9.2 never converts the newest; 9.3 does when its period ended)."""
+    return [name for name, parquet, closed in parts[:-1] if closed and not parquet]
 
 
 def convert(client: Client, table: str, wait_seconds: float) -> tuple[list[str], str]:
@@ -108,19 +104,18 @@ def convert(client: Client, table: str, wait_seconds: float) -> tuple[list[str],
     timestamp, partition_by = found[0]["designatedTimestamp"], str(found[0]["partitionBy"])
     if partition_by not in FLOOR_UNIT or not timestamp:
         return [], f"{table}: skipped (partitioned by {partition_by}, nothing to convert)"
-    native = {name for name, parquet, _ in partitions(client, table, partition_by) if not parquet}
-    if not native_closed(client, table, partition_by):
+    parts = partitions(client, table, partition_by)
+    native = {name for name, parquet, _ in parts if not parquet}
+    if not native_closed(parts):
         return [], f"{table}: every closed partition is in Parquet already"
     client.exec(convert_sql(table, str(timestamp), partition_by))
     # WAL tables apply the statement asynchronously: wait until the partitions changed format.
     deadline = time.monotonic() + wait_seconds
-    while left := native_closed(client, table, partition_by):
+    while left := native_closed(parts := partitions(client, table, partition_by)):
         if time.monotonic() > deadline:
             raise QuestDBError(f"still native after {wait_seconds:.0f} s: {', '.join(left)}")
         time.sleep(1.0)
-    done = [
-        name for name, parquet, _ in partitions(client, table, partition_by) if parquet and name in native
-    ]
+    done = [name for name, parquet, _ in parts if parquet and name in native]
     return done, f"{table}: converted {len(done)} partition(s) to Parquet: {', '.join(done)}"
 
 
